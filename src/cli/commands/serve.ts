@@ -1,0 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { parseServerConfig } from '../../core/config.ts';
+import { SyncPilotError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
+import { intFlag, parseFlags } from '../args.ts';
+import { startEmbeddedStack } from '../embedded-stack.ts';
+
+const USAGE = `Usage: syncpilot serve [options]
+  --data-dir DIR     store and telemetry directory (default .syncpilot, env SYNCPILOT_DATA_DIR)
+  --host HOST        listen address (default 127.0.0.1)
+  --port PORT        listen port (default 4455, env SYNCPILOT_PORT)
+  --config FILE      JSON configuration (see src/core/config.ts); flags override it
+  --jwt-secret S     require HS256 JWTs signed with S (env SYNCPILOT_JWT_SECRET)
+`;
+
+/** `syncpilot serve`: runs the sync server on embedded defaults until SIGINT / SIGTERM. */
+export async function runServe(argv: readonly string[]): Promise<number> {
+  const flags = parseFlags(
+    argv,
+    {
+      'data-dir': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+      'jwt-secret': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    USAGE,
+  );
+  if (flags.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let fileConfig: Record<string, unknown> = {};
+  if (flags.config !== undefined) {
+    try {
+      fileConfig = JSON.parse(readFileSync(flags.config, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `cannot read --config ${flags.config}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const env = process.env;
+  const secret = flags['jwt-secret'] ?? env.SYNCPILOT_JWT_SECRET;
+  const portValue = flags.port ?? env.SYNCPILOT_PORT;
+  const config = parseServerConfig({
+    ...fileConfig,
+    ...(flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR ? { dataDir: flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR } : {}),
+    ...(flags.host === undefined ? {} : { host: flags.host }),
+    ...(portValue === undefined ? {} : { port: intFlag(portValue, 'port', 4455, 0) }),
+    ...(secret === undefined ? {} : { auth: { mode: 'jwt', secret } }),
+  });
+  const logger = createLogger(config.logLevel);
+  const stack = await startEmbeddedStack(config, logger);
+  logger.info('syncpilot serving', { url: stack.server.url, dataDir: config.dataDir, auth: config.auth.mode });
+  if (config.auth.mode === 'none') logger.warn('authentication is off: every peer may read and write every document (set --jwt-secret for production)');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  logger.info('shutting down');
+  await stack.close();
+  return 0;
+}
