@@ -21,10 +21,11 @@ function convergence(edit: fc.Arbitrary<Edit>, numRuns: number, maxSteps = 30): 
 }
 
 describe('CrdtDoc convergence under random delivery (duplication, reordering, partial syncs)', () => {
-  test('maps: concurrent sets keep siblings, later writes resolve them, nested maps', () => convergence(edits.map, 1500));
-  test('text and lists: concurrent inserts at one position, deletes of one element', () => convergence(edits.seq, 1500));
-  test('counters: every increment counts once', () => convergence(edits.counter, 500));
-  test('everything at once', () => convergence(edits.any, 1500, 50));
+  test('maps: concurrent sets keep siblings, later writes resolve them, nested maps', () => convergence(edits.map, 3000));
+  test('text and lists: concurrent inserts at one position, deletes of one element', () => convergence(edits.seq, 3000));
+  test('large text and lists: many chunks, concurrent edits across chunk boundaries', () => convergence(edits.bigSeq, 300, 25));
+  test('counters: every increment counts once', () => convergence(edits.counter, 1000));
+  test('everything at once', () => convergence(edits.any, 3000, 60));
 });
 
 describe('CrdtDoc: nothing lost, history replays, history-less replicas agree', () => {
@@ -38,15 +39,19 @@ describe('CrdtDoc: nothing lost, history replays, history-less replicas agree', 
         for (const c of world.all) {
           let ctr = c.startOp;
           for (const op of c.ops) {
-            if (op.action === 'ins' && op.obj === world.objs.list) op.values.forEach((v, i) => inserted.set(`${ctr + i}@${c.actor}`, String(v)));
+            if (op.action === 'ins' && op.obj === world.objs.list)
+              op.values.forEach((v, i) => inserted.set(`${ctr + i}@${c.actor}`, String(v)));
             if (op.action === 'rm' && op.obj === world.objs.list) op.elems.forEach((e) => deleted.add(e));
             ctr += op.action === 'ins' ? op.values.length : 1;
           }
         }
-        const expected = [...inserted].filter(([id]) => !deleted.has(id)).map(([, v]) => v).sort();
+        const expected = [...inserted]
+          .filter(([id]) => !deleted.has(id))
+          .map(([, v]) => v)
+          .sort();
         for (const d of world.docs) assert.deepEqual(d.list(world.objs.list).map(String).sort(), expected);
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 
@@ -72,7 +77,7 @@ describe('CrdtDoc: nothing lost, history replays, history-less replicas agree', 
         partial.applyChanges(source.changesSince(behind.clock()));
         assert.deepEqual(partial.toJSON(), source.toJSON());
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });

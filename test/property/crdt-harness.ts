@@ -23,7 +23,9 @@ export type Edit =
 
 export type Step =
   | { readonly t: 'edit'; readonly replica: number; readonly edits: readonly Edit[] }
-  | { readonly t: 'sync'; readonly from: number; readonly to: number; readonly keep: number; readonly dup: boolean };
+  | { readonly t: 'sync'; readonly from: number; readonly to: number; readonly keep: number; readonly dup: boolean }
+  /** The replica restarts from its saved state (buffered changes are lost and re-sent later). */
+  | { readonly t: 'restart'; readonly replica: number };
 
 const KEYS = ['a', 'b', 'c'];
 const frac = fc.double({ min: 0, max: 1, noNaN: true });
@@ -35,10 +37,28 @@ const mapEdit: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ t: fc.constant('setNested' as const), key: fc.constantFrom(...KEYS), value: fc.integer({ min: 0, max: 9 }) }),
 );
 const seqEdit: fc.Arbitrary<Edit> = fc.oneof(
-  fc.record({ t: fc.constant('insText' as const), pos: frac, text: fc.string({ unit: fc.constantFrom('x', 'y', 'é', '😀'), minLength: 1, maxLength: 4 }) }),
+  fc.record({
+    t: fc.constant('insText' as const),
+    pos: frac,
+    text: fc.string({ unit: fc.constantFrom('x', 'y', 'é', '😀'), minLength: 1, maxLength: 4 }),
+  }),
   fc.record({ t: fc.constant('delText' as const), pos: frac, count: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ t: fc.constant('insList' as const), pos: frac, n: fc.integer({ min: 1, max: 3 }) }),
   fc.record({ t: fc.constant('delList' as const), pos: frac, count: fc.integer({ min: 1, max: 3 }) }),
+);
+/** Long runs and wide deletes, so documents outgrow one chunk (256 elements) and chunks split. */
+const bigSeqEdit: fc.Arbitrary<Edit> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('insText' as const),
+      pos: frac,
+      text: fc.string({ unit: fc.constantFrom('a', 'b', 'ü'), minLength: 1, maxLength: 400 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('delText' as const), pos: frac, count: fc.integer({ min: 1, max: 150 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('insList' as const), pos: frac, n: fc.integer({ min: 1, max: 300 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('delList' as const), pos: frac, count: fc.integer({ min: 1, max: 150 }) }) },
 );
 const counterEdit: fc.Arbitrary<Edit> = fc.record({ t: fc.constant('inc' as const), by: fc.integer({ min: -3, max: 3 }) });
 
@@ -46,13 +66,17 @@ const counterEdit: fc.Arbitrary<Edit> = fc.record({ t: fc.constant('inc' as cons
 export function steps(replicas: number, edit: fc.Arbitrary<Edit>, maxSteps: number): fc.Arbitrary<Step[]> {
   const r = fc.integer({ min: 0, max: replicas - 1 });
   const step: fc.Arbitrary<Step> = fc.oneof(
-    { weight: 3, arbitrary: fc.record({ t: fc.constant('edit' as const), replica: r, edits: fc.array(edit, { minLength: 1, maxLength: 3 }) }) },
-    { weight: 1, arbitrary: fc.record({ t: fc.constant('sync' as const), from: r, to: r, keep: frac, dup: fc.boolean() }) },
+    {
+      weight: 15,
+      arbitrary: fc.record({ t: fc.constant('edit' as const), replica: r, edits: fc.array(edit, { minLength: 1, maxLength: 3 }) }),
+    },
+    { weight: 5, arbitrary: fc.record({ t: fc.constant('sync' as const), from: r, to: r, keep: frac, dup: fc.boolean() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('restart' as const), replica: r }) },
   );
   return fc.array(step, { minLength: 1, maxLength: maxSteps, size: 'max' });
 }
 
-export const edits = { map: mapEdit, seq: seqEdit, counter: counterEdit, any: fc.oneof(mapEdit, seqEdit, counterEdit) };
+export const edits = { map: mapEdit, seq: seqEdit, bigSeq: bigSeqEdit, counter: counterEdit, any: fc.oneof(mapEdit, seqEdit, counterEdit) };
 
 /** A small seeded PRNG (mulberry32), so a failing case replays exactly. */
 export function rng(seed: number): () => number {
@@ -101,7 +125,12 @@ export function createWorld(replicas: number, options: { keepHistory?: boolean }
   const docs = Array.from({ length: replicas }, (_, i) => new CrdtDoc(actorId(`r${i}`), options));
   let objs = { text: '', list: '', counter: '', map: '' };
   const genesis = docs[0]?.change((tx) => {
-    objs = { text: tx.makeText('root', 'text'), list: tx.makeList('root', 'list'), counter: tx.makeCounter('root', 'n'), map: tx.makeMap('root', 'm') };
+    objs = {
+      text: tx.makeText('root', 'text'),
+      list: tx.makeList('root', 'list'),
+      counter: tx.makeCounter('root', 'n'),
+      map: tx.makeMap('root', 'm'),
+    };
   });
   assert.ok(genesis);
   for (const d of docs.slice(1)) d.applyChanges([genesis]);
@@ -187,7 +216,12 @@ export function run(world: World, plan: readonly Step[], seed: number): void {
   const random = rng(seed);
   for (const step of plan) {
     if (step.t === 'edit') runEdits(world, step.replica, step.edits);
-    else {
+    else if (step.t === 'restart') {
+      const doc = world.docs[step.replica] as CrdtDoc;
+      const loaded = CrdtDoc.load(doc.actor, doc.save());
+      assert.deepEqual(loaded.toJSON(), doc.toJSON());
+      world.docs[step.replica] = loaded;
+    } else {
       sync(world, step, random);
       const from = world.docs[step.from] as CrdtDoc;
       const to = world.docs[step.to] as CrdtDoc;

@@ -7,7 +7,7 @@ import type { CodecName, ProtocolMessage } from '../../src/engine/protocol/messa
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 /** fc.record without null-prototype objects (decoded messages are plain objects). */
-const record = <T,>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true }) as fc.Arbitrary<T>;
+const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }): fc.Arbitrary<T> => fc.record(model, { noNullPrototype: true });
 const ID_CHARS = 'abcdefXYZ0189._:@/-'.split('');
 
 /** Actor / doc ids: mostly short (so they repeat), sometimes at the 128-character limit; may contain '@'. */
@@ -16,7 +16,10 @@ export const idArb: fc.Arbitrary<string> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(...ID_CHARS), minLength: 120, maxLength: 128 }) },
 );
 
-export const counterArb: fc.Arbitrary<number> = fc.oneof({ weight: 6, arbitrary: fc.nat(5000) }, { weight: 1, arbitrary: fc.maxSafeNat() });
+export const counterArb: fc.Arbitrary<number> = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: 1, max: 5000 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: MAX_SAFE }) },
+);
 export const opIdArb: fc.Arbitrary<string> = fc.tuple(counterArb, idArb).map(([c, a]) => `${c}@${a}`);
 export const objIdArb: fc.Arbitrary<string> = fc.oneof(fc.constant('root'), opIdArb);
 
@@ -41,7 +44,13 @@ const predArb = fc.array(opIdArb, { maxLength: 3 });
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   record({ action: fc.constant('set' as const), obj: objIdArb, key: keyArb, value: scalarArb, pred: predArb }),
-  record({ action: fc.constant('make' as const), obj: objIdArb, key: keyArb, type: fc.constantFrom('map' as const, 'text' as const, 'list' as const, 'counter' as const), pred: predArb }),
+  record({
+    action: fc.constant('make' as const),
+    obj: objIdArb,
+    key: keyArb,
+    type: fc.constantFrom('map' as const, 'text' as const, 'list' as const, 'counter' as const),
+    pred: predArb,
+  }),
   record({ action: fc.constant('del' as const), obj: objIdArb, key: keyArb, pred: predArb }),
   record({
     action: fc.constant('ins' as const),
@@ -57,7 +66,7 @@ export const changeArb: fc.Arbitrary<Change> = fc
   .record({
     actor: idArb,
     seq: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 1, max: MAX_SAFE })),
-    startOp: fc.oneof(fc.nat(10_000), fc.integer({ min: 0, max: MAX_SAFE - 1000 })),
+    startOp: fc.oneof(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: MAX_SAFE - 1000 })),
     deps: versionVectorArb,
     selfDep: fc.boolean(),
     time: fc.oneof(fc.integer({ min: 1.6e12, max: 1.9e12 }), fc.maxSafeInteger(), fc.double({ noNaN: true, noDefaultInfinity: true })),
@@ -143,11 +152,19 @@ export const messageArb: fc.Arbitrary<ProtocolMessage> = fc.oneof(
       message: fc.string({ unit: 'binary', maxLength: 60 }),
       fatal: fc.boolean(),
       doc: fc.option(idArb, { nil: undefined }),
-      rejected: fc.option(fc.array(record({ actor: idArb, seq: fc.integer({ min: 1, max: MAX_SAFE }) }), { maxLength: 4 }), { nil: undefined }),
+      rejected: fc.option(fc.array(record({ actor: idArb, seq: fc.integer({ min: 1, max: MAX_SAFE }) }), { maxLength: 4 }), {
+        nil: undefined,
+      }),
     })
-    .map(({ doc, rejected, ...m }): ProtocolMessage => withOptional(withOptional({ type: 'ERROR' as const, ...m }, 'doc', doc), 'rejected', rejected)),
+    .map(({ doc, rejected, ...m }): ProtocolMessage =>
+      withOptional(withOptional({ type: 'ERROR' as const, ...m }, 'doc', doc), 'rejected', rejected),
+    ),
   fc
-    .record({ kind: fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }), doc: fc.option(idArb, { nil: undefined }), data: jsonDataArb })
+    .record({
+      kind: fc.string({ unit: 'binary', minLength: 1, maxLength: 20 }),
+      doc: fc.option(idArb, { nil: undefined }),
+      data: jsonDataArb,
+    })
     .map(({ doc, ...m }): ProtocolMessage => withOptional({ type: 'HINT' as const, ...m }, 'doc', doc)),
   finiteArb.map((nonce): ProtocolMessage => ({ type: 'PING', nonce })),
   finiteArb.map((nonce): ProtocolMessage => ({ type: 'PONG', nonce })),

@@ -99,7 +99,10 @@ function mutate(input: Uint8Array, mutations: readonly Mutation[]): Uint8Array {
 
 describe('decodeFrame fuzzing', { timeout: 120_000 }, () => {
   test('random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => decodeHostile(bytes)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => decodeHostile(bytes)),
+      { numRuns: 2000 },
+    );
   });
 
   test('a valid header in front of random payloads, raw and compressed', () => {
@@ -160,7 +163,13 @@ describe('decodeFrame fuzzing', { timeout: 120_000 }, () => {
   test('the fuzzers reached the decoder: some frames decoded, every error kind occurred', () => {
     // Guards against a fuzzer that only ever trips the first check.
     if (process.env.FUZZ_STATS) console.log([...seen]);
-    for (const outcome of ['ok', 'SP_ERR_FRAME_MALFORMED', 'SP_ERR_PAYLOAD_INVALID', 'SP_ERR_PROTOCOL_VERSION', 'SP_ERR_CODEC_UNSUPPORTED']) {
+    for (const outcome of [
+      'ok',
+      'SP_ERR_FRAME_MALFORMED',
+      'SP_ERR_PAYLOAD_INVALID',
+      'SP_ERR_PROTOCOL_VERSION',
+      'SP_ERR_CODEC_UNSUPPORTED',
+    ]) {
       assert.ok((seen.get(outcome) ?? 0) > 0, `no ${outcome} in ${JSON.stringify([...seen])}`);
     }
   });

@@ -70,7 +70,11 @@ describe('CrdtDoc local changes', () => {
     assert.deepEqual({ seq: c2.seq, startOp: c2.startOp, deps: c2.deps }, { seq: 2, startOp: 6, deps: { alice: 1 } });
     assert.deepEqual(c2.ops[0], { action: 'set', obj: ROOT, key: 'x', value: 2, pred: ['5@alice'] });
     assert.ok(Object.isFrozen(c2) && Object.isFrozen(c2.ops[0]), 'returned changes are frozen');
-    assert.equal(d.change(() => {}), undefined, 'no ops, no change');
+    assert.equal(
+      d.change(() => {}),
+      undefined,
+      'no ops, no change',
+    );
     assert.deepEqual(d.clock(), { alice: 2 });
   });
 
@@ -114,10 +118,10 @@ describe('CrdtDoc local changes', () => {
     });
     const before = { json: d.toJSON(), clock: d.clock(), maxOp: d.maxOp(), bytes: d.save() };
     const bad: ((tx: Parameters<Parameters<CrdtDoc['change']>[0]>[0]) => void)[] = [
-      (tx) => tx.insertText(t, 4, 'x'),
+      (tx) => tx.insertText(t, 6, 'x'),
       (tx) => tx.insertText(t, -1, 'x'),
       (tx) => tx.insertText(t, 1.5, 'x'),
-      (tx) => tx.deleteText(t, 2, 2),
+      (tx) => tx.deleteText(t, 4, 2),
       (tx) => tx.insertText('77@nobody', 0, 'x'),
       (tx) => tx.insertText(l, 0, 'x'),
       (tx) => tx.insert(t, 0, 'x'),
@@ -161,7 +165,10 @@ describe('CrdtDoc local changes', () => {
     d.change((tx) => {
       saved = tx;
     });
-    assert.throws(() => saved?.set(ROOT, 'k', 1), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CLOSED');
+    assert.throws(
+      () => saved?.set(ROOT, 'k', 1),
+      (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CLOSED',
+    );
     assert.throws(
       () => d.change(() => d.change((tx) => tx.set(ROOT, 'k', 1))),
       (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_INTERNAL',
@@ -173,7 +180,10 @@ describe('CrdtDoc local changes', () => {
 
   test('constructor rejects unusable actors and options', () => {
     for (const bad of ['', 'has space', '__proto__', 'x'.repeat(129)]) {
-      assert.throws(() => new CrdtDoc(actorId(bad)), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID');
+      assert.throws(
+        () => new CrdtDoc(actorId(bad)),
+        (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID',
+      );
     }
     assert.throws(() => new CrdtDoc(actorId('a'), { maxPending: -1 }), SyncPilotError);
     assert.doesNotThrow(() => new CrdtDoc(actorId('constructor')));
@@ -193,7 +203,10 @@ describe('CrdtDoc local changes', () => {
     const c = must(d.change((tx) => tx.del(ROOT, 'k')));
     assert.deepEqual(c.ops, [{ action: 'del', obj: ROOT, key: 'k', pred: ['1@alice'] }]);
     assert.equal(d.get(ROOT, 'k'), undefined);
-    assert.equal(d.change((tx) => tx.del(ROOT, 'k')), undefined);
+    assert.equal(
+      d.change((tx) => tx.del(ROOT, 'k')),
+      undefined,
+    );
   });
 
   test('changesSince returns what a clock lacks, in causal order; keepHistory:false refuses', () => {
@@ -209,6 +222,9 @@ describe('CrdtDoc local changes', () => {
     assert.deepEqual(a.changesSince({ a: 1 }), changes.slice(1));
     assert.deepEqual(a.changesSince(a.clock()), []);
     const c = new CrdtDoc(actorId('c'), { keepHistory: false });
-    assert.throws(() => c.changesSince({}), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_INTERNAL');
+    assert.throws(
+      () => c.changesSince({}),
+      (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_INTERNAL',
+    );
   });
 });

@@ -49,17 +49,37 @@ describe('binaryChangeCodec', () => {
   });
 
   test('refuses an invalid change on encode', () => {
-    assert.equal(codeOf(() => binaryChangeCodec.encode({ ...change, seq: -1 })), 'SP_ERR_PAYLOAD_INVALID');
-    assert.equal(codeOf(() => binaryChangeCodec.encode(null as unknown as Change)), 'SP_ERR_PAYLOAD_INVALID');
+    assert.equal(
+      codeOf(() => binaryChangeCodec.encode({ ...change, seq: -1 })),
+      'SP_ERR_PAYLOAD_INVALID',
+    );
+    assert.equal(
+      codeOf(() => binaryChangeCodec.encode(null as unknown as Change)),
+      'SP_ERR_PAYLOAD_INVALID',
+    );
   });
 
   test('decode throws only SyncPilotError with a stable code', () => {
     const bytes = binaryChangeCodec.encode(change);
-    for (let n = 0; n < bytes.length; n++) assert.equal(codeOf(() => binaryChangeCodec.decode(bytes.subarray(0, n))), 'SP_ERR_FRAME_MALFORMED', `prefix ${n}`);
+    for (let n = 0; n < bytes.length; n++)
+      assert.equal(
+        codeOf(() => binaryChangeCodec.decode(bytes.subarray(0, n))),
+        'SP_ERR_FRAME_MALFORMED',
+        `prefix ${n}`,
+      );
     const future = bytes.slice();
     future[0] = 2;
-    assert.equal(codeOf(() => binaryChangeCodec.decode(future)), 'SP_ERR_PAYLOAD_INVALID');
-    assert.equal(codeOf(() => binaryChangeCodec.decode(new Uint8Array([...bytes, 0]))), 'SP_ERR_PAYLOAD_INVALID');
-    assert.equal(codeOf(() => binaryChangeCodec.decode(undefined as unknown as Uint8Array)), 'SP_ERR_FRAME_MALFORMED');
+    assert.equal(
+      codeOf(() => binaryChangeCodec.decode(future)),
+      'SP_ERR_PAYLOAD_INVALID',
+    );
+    assert.equal(
+      codeOf(() => binaryChangeCodec.decode(new Uint8Array([...bytes, 0]))),
+      'SP_ERR_PAYLOAD_INVALID',
+    );
+    assert.equal(
+      codeOf(() => binaryChangeCodec.decode(undefined as unknown as Uint8Array)),
+      'SP_ERR_FRAME_MALFORMED',
+    );
   });
 });

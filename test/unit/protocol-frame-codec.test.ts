@@ -80,7 +80,10 @@ describe('decodeFrame errors', () => {
     expectCode(() => decodeFrame('not bytes' as unknown as Uint8Array, OPTIONS), 'SP_ERR_FRAME_MALFORMED');
     expectCode(() => decodeFrame(frame(1, FrameType.UNSUBSCRIBE, 0, [2, 0xff, 0xfe]), OPTIONS), 'SP_ERR_FRAME_MALFORMED'); // bad UTF-8
     expectCode(() => decodeFrame(frame(1, FrameType.ACK, 0, [1, 0x61, 1, 0x61, 0x80, 0x00]), OPTIONS), 'SP_ERR_FRAME_MALFORMED'); // overlong varint
-    expectCode(() => decodeFrame(frame(1, FrameType.ACK, 0, [1, 0x61, 1, 0x61, ...Array<number>(12).fill(0xff)]), OPTIONS), 'SP_ERR_FRAME_MALFORMED');
+    expectCode(
+      () => decodeFrame(frame(1, FrameType.ACK, 0, [1, 0x61, 1, 0x61, ...Array<number>(12).fill(0xff)]), OPTIONS),
+      'SP_ERR_FRAME_MALFORMED',
+    );
     expectCode(() => decodeFrame(frame(1, FrameType.PING, CodecId.gzip, [1, 2, 3, 4]), OPTIONS), 'SP_ERR_FRAME_MALFORMED');
   });
 

@@ -4,7 +4,8 @@ import { SyncPilotError, type ErrorCode } from '../../src/core/errors.ts';
 import type { ActorId } from '../../src/core/ids.ts';
 import type { Change, Op } from '../../src/engine/crdt/types.ts';
 import { ByteWriter } from '../../src/engine/protocol/byte-io.ts';
-import { ActorTable, newChangeRun, writeChange } from '../../src/engine/protocol/change-wire.ts';
+import { ActorTable } from '../../src/engine/protocol/actor-table.ts';
+import { newChangeRun, writeChange } from '../../src/engine/protocol/change-wire.ts';
 import { decodeFrame, encodeFrame } from '../../src/engine/protocol/frame-codec.ts';
 import { FrameType, type ProtocolMessage } from '../../src/engine/protocol/messages.ts';
 import { isOneCodePoint, isOpId, opIdCounter, validateJsonValue, validateMessage } from '../../src/engine/protocol/validate.ts';
@@ -28,7 +29,7 @@ const base: Change = {
   time: 1_763_000_000_000,
   ops: [{ action: 'set', obj: 'root', key: 'title', value: 'hi', pred: [] }],
 };
-const withChange = (patch: Record<string, unknown>): ProtocolMessage => ({ type: 'CHANGES', doc: 'd', changes: [{ ...base, ...patch } as Change] });
+const withChange = (patch: Record<string, unknown>): ProtocolMessage => ({ type: 'CHANGES', doc: 'd', changes: [{ ...base, ...patch }] });
 const withOp = (op: Record<string, unknown>): ProtocolMessage => withChange({ ops: [op as unknown as Op] });
 
 /**
@@ -37,14 +38,13 @@ const withOp = (op: Record<string, unknown>): ProtocolMessage => withChange({ op
  */
 function unvalidatedChangesFrame(changes: readonly Change[], doc = 'd'): Uint8Array {
   const t = new ActorTable();
-  const body = new ByteWriter();
-  body.str(doc);
-  body.varint(changes.length);
-  const run = newChangeRun();
-  for (const c of changes) writeChange(body, t, c, run);
-  const w = new ByteWriter(64, 4);
+  for (const c of changes) t.addChange(c);
+  const w = new ByteWriter(4);
   t.write(w);
-  w.bytes(body.finish());
+  w.str(doc);
+  w.varint(changes.length);
+  const run = newChangeRun();
+  for (const c of changes) writeChange(w, t, c, run);
   const bytes = w.finish();
   bytes.set([1, FrameType.CHANGES, 0, 0]);
   return bytes;
@@ -56,6 +56,8 @@ const invalidCases: [name: string, message: ProtocolMessage, field: RegExp][] = 
   ['negative seq', withChange({ seq: -1 }), /seq/],
   ['seq 0 (changes count from 1)', withChange({ seq: 0 }), /seq/],
   ['fractional startOp', withChange({ startOp: 1.5 }), /startOp/],
+  ['startOp 0 (counters start at 1)', withChange({ startOp: 0 }), /startOp/],
+  ['op id with counter 0', withOp({ action: 'del', obj: '0@alice', key: 'k', pred: [] }), /obj/],
   ['NaN time', withChange({ time: Number.NaN }), /time/],
   ['infinite time', withChange({ time: Number.POSITIVE_INFINITY }), /time/],
   ['deps with a negative entry', withChange({ deps: { bob: -1 } }), /deps/],
@@ -84,13 +86,25 @@ const invalidCases: [name: string, message: ProtocolMessage, field: RegExp][] = 
     /ops\[1\]\.values\[1\].*code point/,
   ],
   ['lone surrogate in a string', withOp({ action: 'set', obj: 'root', key: 'k', value: '\ud800x', pred: [] }), /surrogate/],
-  ['counters past 2^53', withChange({ startOp: Number.MAX_SAFE_INTEGER, ops: [{ action: 'ins', obj: 'root', after: '_head', values: [1, 2] }] }), /counters/],
+  [
+    'counters past 2^53',
+    withChange({ startOp: Number.MAX_SAFE_INTEGER, ops: [{ action: 'ins', obj: 'root', after: '_head', values: [1, 2] }] }),
+    /counters/,
+  ],
   ['doc id too long', { type: 'SUBSCRIBE', doc: 'd'.repeat(129), clock: {} }, /doc/],
   ['clock value NaN', { type: 'SUBSCRIBE', doc: 'd', clock: { a: Number.NaN } }, /clock/],
   ['ACK with negative seq', { type: 'ACK', doc: 'd', actor: 'a', seq: -3 }, /seq/],
-  ['HELLO with an unknown codec', { type: 'HELLO', protocols: [1], actor: 'a', client: 'c', codecs: ['zstd' as 'raw'], capabilities: [] }, /codecs/],
+  [
+    'HELLO with an unknown codec',
+    { type: 'HELLO', protocols: [1], actor: 'a', client: 'c', codecs: ['zstd' as 'raw'], capabilities: [] },
+    /codecs/,
+  ],
   ['HELLO with protocol 300', { type: 'HELLO', protocols: [300], actor: 'a', client: 'c', codecs: [], capabilities: [] }, /protocols/],
-  ['WELCOME with maxFrameBytes 0', { type: 'WELCOME', protocol: 1, peer: 'p', server: 's', codecs: [], capabilities: [], maxFrameBytes: 0 }, /maxFrameBytes/],
+  [
+    'WELCOME with maxFrameBytes 0',
+    { type: 'WELCOME', protocol: 1, peer: 'p', server: 's', codecs: [], capabilities: [], maxFrameBytes: 0 },
+    /maxFrameBytes/,
+  ],
   ['ERROR with an unknown code', { type: 'ERROR', code: 'SP_ERR_NOPE' as 'SP_ERR_INTERNAL', message: '', fatal: false }, /code/],
   ['ERROR with fatal not boolean', { type: 'ERROR', code: 'SP_ERR_INTERNAL', message: '', fatal: 1 as unknown as boolean }, /fatal/],
   ['HINT with a function', { type: 'HINT', kind: 'k', data: { f: () => 1 } }, /data/],
@@ -118,7 +132,15 @@ describe('validation on decode', () => {
     ['actor id longer than 128 characters', [{ ...base, actor: 'a'.repeat(129) as ActorId, deps: {} }], /actor/],
     [
       'text value that is not one code point',
-      [{ ...base, ops: [{ action: 'make', obj: 'root', key: 'body', type: 'text', pred: [] }, { action: 'ins', obj: '10@alice', after: '_head', values: ['ab'] }] }],
+      [
+        {
+          ...base,
+          ops: [
+            { action: 'make', obj: 'root', key: 'body', type: 'text', pred: [] },
+            { action: 'ins', obj: '10@alice', after: '_head', values: ['ab'] },
+          ],
+        },
+      ],
       /code point/,
     ],
     [
@@ -159,19 +181,29 @@ describe('validation on decode', () => {
     // SUBSCRIBE: table [2, 'a', 'a'] · doc 'd' · clock []
     expectInvalid(() => decodeFrame(new Uint8Array([1, FrameType.SUBSCRIBE, 0, 0, 2, 1, 0x61, 1, 0x61, 1, 0x64, 0]), OPTIONS), /duplicate/);
     // table [1, 'a'] · doc 'd' · clock [2: (0, 1), (0, 2)]
-    expectInvalid(() => decodeFrame(new Uint8Array([1, FrameType.SUBSCRIBE, 0, 0, 1, 1, 0x61, 1, 0x64, 2, 0, 1, 0, 2]), OPTIONS), /repeats/);
+    expectInvalid(
+      () => decodeFrame(new Uint8Array([1, FrameType.SUBSCRIBE, 0, 0, 1, 1, 0x61, 1, 0x64, 2, 0, 1, 0, 2]), OPTIONS),
+      /repeats/,
+    );
   });
 
   test('an unknown codec id in a codec list is dropped (a newer peer may offer more)', () => {
     // HELLO: protocols [1] · actor 'a' · client '' · flags 0 · codecs [raw, 77, gzip] · capabilities []
     const bytes = new Uint8Array([1, FrameType.HELLO, 0, 0, 1, 1, 1, 0x61, 0, 0, 3, 0, 77, 1, 0]);
-    assert.deepEqual(decodeFrame(bytes, OPTIONS).message, { type: 'HELLO', protocols: [1], actor: 'a', client: '', codecs: ['raw', 'gzip'], capabilities: [] });
+    assert.deepEqual(decodeFrame(bytes, OPTIONS).message, {
+      type: 'HELLO',
+      protocols: [1],
+      actor: 'a',
+      client: '',
+      codecs: ['raw', 'gzip'],
+      capabilities: [],
+    });
   });
 
   test('HINT data nested deeper than 64 is refused; 64 is fine', () => {
     const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
     const hint = (json: string): Uint8Array => {
-      const w = new ByteWriter(64, 4);
+      const w = new ByteWriter(4);
       w.str('k');
       w.u8(0);
       w.str(json);
@@ -189,9 +221,10 @@ describe('validation on decode', () => {
 describe('validation helpers', () => {
   test('op ids', () => {
     assert.equal(opIdCounter('12@alice'), 12);
-    assert.equal(opIdCounter('0@a@b'), 0);
+    assert.equal(opIdCounter('1@a@b'), 1);
     assert.equal(opIdCounter(`${Number.MAX_SAFE_INTEGER}@a`), Number.MAX_SAFE_INTEGER);
-    for (const bad of ['', '@a', '1@', '01@a', '1.5@a', '-1@a', `${2 ** 53}@a`, '12345678901234567@a', 'x@a', '1@a b', 5]) assert.equal(isOpId(bad), false, String(bad));
+    for (const bad of ['', '@a', '1@', '0@a', '01@a', '1.5@a', '-1@a', `${2 ** 53}@a`, '12345678901234567@a', 'x@a', '1@a b', 5])
+      assert.equal(isOpId(bad), false, String(bad));
   });
 
   test('code points', () => {
@@ -201,11 +234,14 @@ describe('validation helpers', () => {
 
   test('JSON values', () => {
     assert.doesNotThrow(() => validateJsonValue({ a: [1, 'x', null, true, { b: -0.5 }] }));
-    for (const bad of [undefined, Number.NaN, 1n, Symbol('s'), [undefined], { a: new Map() }]) assert.throws(() => validateJsonValue(bad), SyncPilotError);
+    for (const bad of [undefined, Number.NaN, 1n, Symbol('s'), [undefined], { a: new Map() }])
+      assert.throws(() => validateJsonValue(bad), SyncPilotError);
   });
 
   test('validateMessage accepts every valid type', () => {
     assert.doesNotThrow(() => validateMessage({ type: 'PONG', nonce: -0 }));
-    assert.doesNotThrow(() => validateMessage({ type: 'ERROR', code: 'SP_ERR_HELD', message: 'held', fatal: false, doc: 'd', rejected: [{ actor: 'a', seq: 1 }] }));
+    assert.doesNotThrow(() =>
+      validateMessage({ type: 'ERROR', code: 'SP_ERR_HELD', message: 'held', fatal: false, doc: 'd', rejected: [{ actor: 'a', seq: 1 }] }),
+    );
   });
 });

@@ -54,9 +54,4 @@ export class CausalBuffer {
     const k = key(change.actor, change.seq);
     if (this.pending.get(k) === change) this.pending.delete(k);
   }
-
-  /** Every pending change (for saving). */
-  all(): Change[] {
-    return [...this.pending.values()];
-  }
 }

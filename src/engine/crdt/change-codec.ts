@@ -151,6 +151,7 @@ function readOp(r: ByteReader, actors: readonly string[], base: number, stream: 
   const code = r.u8();
   if (code & ~(SAME_OBJ | 7)) throw new DecodeError('unknown op code');
   const action = ACTIONS[code & 7];
+  if (action === undefined) throw new DecodeError('unknown op action');
   const obj = code & SAME_OBJ ? stream.obj : readOpId(r, actors, ROOT, base);
   stream.obj = obj;
   switch (action) {
@@ -170,8 +171,6 @@ function readOp(r: ByteReader, actors: readonly string[], base: number, stream: 
       return { action, obj, elems: readIds(r, actors, base) };
     case 'inc':
       return { action, obj, by: r.number() };
-    default:
-      throw new DecodeError('unknown op action');
   }
 }
 
@@ -272,7 +271,10 @@ export function readChange(r: ByteReader, actors: readonly string[], stream = ne
   const change = { actor, seq, startOp, deps, time, ops } as unknown as Change;
   const reason = checkChangeShape(change);
   if (reason !== undefined) throw new DecodeError(reason);
-  stream.advance(change, ops.reduce((n, op) => n + opCounters(op), startOp));
+  stream.advance(
+    change,
+    ops.reduce((n, op) => n + opCounters(op), startOp),
+  );
   return change;
 }
 

@@ -59,7 +59,10 @@ export function isScalar(v: unknown): v is Scalar {
       return isWellFormed(v);
     case 'object':
       return v === null;
-    default:
+    case 'bigint':
+    case 'function':
+    case 'symbol':
+    case 'undefined':
       return false;
   }
 }

@@ -1,6 +1,6 @@
 import { SyncPilotError, type ErrorCode } from '../../core/errors.ts';
 import type { ActorId } from '../../core/ids.ts';
-import { applyOp, newObject, rollback, type ObjectTable, type OpContext } from './apply-op.ts';
+import { applyOp, newObject, rollback, type OpContext } from './apply-op.ts';
 import { DecodeError } from './binary.ts';
 import { CausalBuffer } from './causal-buffer.ts';
 import { checkChangeShape, isActorId, opCounters } from './change-shape.ts';
@@ -60,9 +60,11 @@ export class CrdtDoc extends DocReader {
   /** @throws SP_ERR_CONFIG_INVALID for an unusable actor id or option. */
   constructor(actor: ActorId, options: CrdtDocOptions = {}) {
     super(new Map([[ROOT, newObject('map')]]));
-    if (typeof actor !== 'string' || !isActorId(actor)) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `invalid actor id ${JSON.stringify(actor)}`);
+    if (typeof actor !== 'string' || !isActorId(actor))
+      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `invalid actor id ${JSON.stringify(actor)}`);
     const maxPending = options.maxPending ?? 10_000;
-    if (!Number.isSafeInteger(maxPending) || maxPending < 0) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'maxPending must be a non-negative integer');
+    if (!Number.isSafeInteger(maxPending) || maxPending < 0)
+      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'maxPending must be a non-negative integer');
     this.actor = actor;
     this.maxPending = maxPending;
     this.history = options.keepHistory === false ? undefined : [];
@@ -91,11 +93,6 @@ export class CrdtDoc extends DocReader {
         doc.history = decoded.history.map(freezeChange);
         doc.historyBase = decoded.historyBase;
       } else doc.historyBase = doc.clock();
-    }
-    for (const c of decoded.pending) {
-      const missing = doc.missingDep(c);
-      if (missing === undefined) throw new SyncPilotError('SP_ERR_STORE_CORRUPT', 'saved document has a pending change that is ready');
-      doc.buffer.add(freezeChange(c), missing[0], missing[1]);
     }
     return doc;
   }
@@ -135,7 +132,14 @@ export class CrdtDoc extends DocReader {
     }
     if (tx.ops.length === 0) return undefined;
     const ops: Op[] = tx.ops;
-    const change = freezeChange({ actor: this.actor, seq: this.ranges.count(this.actor) + 1, startOp, deps: this.clock(), time: time ?? Date.now(), ops });
+    const change = freezeChange({
+      actor: this.actor,
+      seq: this.ranges.count(this.actor) + 1,
+      startOp,
+      deps: this.clock(),
+      time: time ?? Date.now(),
+      ops,
+    });
     this.commit(change, tx.nextCtr);
     return change;
   }
@@ -171,7 +175,12 @@ export class CrdtDoc extends DocReader {
         const buffered = this.buffer.get(change.actor, change.seq);
         if (change.seq <= this.ranges.count(change.actor) || buffered !== undefined) {
           if (!this.sameChange(change, buffered)) {
-            rejected.push({ actor: change.actor, seq: change.seq, code: 'SP_ERR_CHANGE_CONFLICT', reason: 'differs from the change already received' });
+            rejected.push({
+              actor: change.actor,
+              seq: change.seq,
+              code: 'SP_ERR_CHANGE_CONFLICT',
+              reason: 'differs from the change already received',
+            });
           } else duplicates++;
           continue;
         }
@@ -196,15 +205,23 @@ export class CrdtDoc extends DocReader {
     if (rejected.length > 0) {
       const code = rejected.some((r) => r.code === 'SP_ERR_CHANGE_INVALID') ? 'SP_ERR_CHANGE_INVALID' : 'SP_ERR_CHANGE_CONFLICT';
       const first = rejected[0] as RejectedChange;
-      throw new SyncPilotError(code, `${rejected.length} change(s) rejected; first (${String(first.actor)}, ${String(first.seq)}): ${first.reason}`, {
-        details: { ...result, rejected, dropped },
-      });
+      throw new SyncPilotError(
+        code,
+        `${rejected.length} change(s) rejected; first (${String(first.actor)}, ${String(first.seq)}): ${first.reason}`,
+        {
+          details: { ...result, rejected, dropped },
+        },
+      );
     }
     if (dropped > 0) {
-      throw new SyncPilotError('SP_ERR_CAUSAL_BUFFER_FULL', `${dropped} change(s) dropped: more than ${this.maxPending} would wait for dependencies`, {
-        retryable: true,
-        details: { ...result, dropped },
-      });
+      throw new SyncPilotError(
+        'SP_ERR_CAUSAL_BUFFER_FULL',
+        `${dropped} change(s) dropped: more than ${this.maxPending} would wait for dependencies`,
+        {
+          retryable: true,
+          details: { ...result, dropped },
+        },
+      );
     }
     return result;
   }
@@ -220,7 +237,8 @@ export class CrdtDoc extends DocReader {
    */
   changesSince(since: VersionVector): Change[] {
     if (this.history === undefined) throw new SyncPilotError('SP_ERR_INTERNAL', 'changesSince needs keepHistory');
-    if (!vvCovers(since, this.historyBase)) throw new SyncPilotError('SP_ERR_INTERNAL', 'history before the loaded snapshot is not available');
+    if (!vvCovers(since, this.historyBase))
+      throw new SyncPilotError('SP_ERR_INTERNAL', 'history before the loaded snapshot is not available');
     return this.history.filter((c) => c.seq > vvGet(since, c.actor));
   }
 
@@ -229,7 +247,11 @@ export class CrdtDoc extends DocReader {
     return this.buffer.size;
   }
 
-  /** Encodes the full state (objects with tombstones, clock, op ranges, history if kept, pending changes). */
+  /**
+   * Encodes the applied state: objects with their tombstones, clock, op ranges and history (if
+   * kept). Changes still waiting in the causal buffer are not saved: they were never applied nor
+   * acknowledged, so their senders still hold them and send them again.
+   */
   save(): Uint8Array {
     return encodeDoc({
       objects: this.objects,
@@ -237,7 +259,6 @@ export class CrdtDoc extends DocReader {
       maxOp: this.maxOpCtr,
       history: this.history,
       historyBase: this.historyBase,
-      pending: this.buffer.all(),
     });
   }
 

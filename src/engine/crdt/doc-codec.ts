@@ -15,7 +15,6 @@ export interface DocState {
   readonly history: Change[] | undefined;
   /** Changes covered by this vector are not in `history` (it started from a snapshot). */
   readonly historyBase: VersionVector;
-  readonly pending: readonly Change[];
 }
 
 const MAGIC = [0x53, 0x50, 0x43, 0x44]; // "SPCD"
@@ -117,12 +116,10 @@ export function encodeDoc(state: DocState): Uint8Array {
     w.u8(OBJ_TYPE_CODES.indexOf(obj.type));
     writeObject(w, obj, actors);
   }
-  const lists = [state.history ?? [], state.pending];
-  for (const [k, list] of lists.entries()) {
-    const stream = new ChangeStream(k === 0 ? state.historyBase : {});
-    w.uint(list.length);
-    for (const c of list) writeChange(w, c, actors, stream);
-  }
+  const history = state.history ?? [];
+  const stream = new ChangeStream(state.historyBase);
+  w.uint(history.length);
+  for (const c of history) writeChange(w, c, actors, stream);
   const out = new ByteWriter();
   out.bytes(Uint8Array.from(MAGIC));
   out.u8(VERSION);
@@ -267,16 +264,15 @@ export function decodeDoc(bytes: Uint8Array): DocState {
   }
   if (objects.get(ROOT)?.type !== 'map') throw new DecodeError('no root map');
   for (const [id, type] of refs) if (objects.get(id)?.type !== type) throw new DecodeError(`dangling object reference ${id}`);
-  const lists: Change[][] = [];
-  for (let k = 0; k < 2; k++) {
-    const stream = new ChangeStream(k === 0 ? historyBase : {});
-    const n = r.count(4);
-    const list: Change[] = [];
-    for (let i = 0; i < n; i++) list.push(readChange(r, actors, stream));
-    lists.push(list);
+  const stream = new ChangeStream(historyBase);
+  const nHistory = r.count(4);
+  const history: Change[] = [];
+  for (let i = 0; i < nHistory; i++) {
+    const c = readChange(r, actors, stream);
+    if (ranges.start(c.actor, c.seq) !== c.startOp) throw new DecodeError('history disagrees with the op ranges');
+    history.push(c);
   }
   if (r.remaining !== 0) throw new DecodeError('trailing bytes');
-  const [history = [], pending = []] = lists;
   if (flags === 0 && history.length > 0) throw new DecodeError('history present but flagged absent');
-  return { objects, ranges, maxOp, history: flags === 1 ? history : undefined, historyBase, pending };
+  return { objects, ranges, maxOp, history: flags === 1 ? history : undefined, historyBase };
 }

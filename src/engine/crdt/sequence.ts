@@ -57,7 +57,8 @@ export class Sequence {
   visibleIds(pos: number, count: number): OpIdStr[] {
     const out: OpIdStr[] = [];
     if (count <= 0) return out;
-    let [chunk, i] = this.seek(pos);
+    const [chunk, start] = this.seek(pos);
+    let i = start;
     for (let c: Chunk | null = chunk; c !== null && out.length < count; c = c.next, i = 0) {
       for (; i < c.ctrs.length && out.length < count; i++) {
         const ctr = c.ctrs[i] ?? 0;
@@ -247,7 +248,7 @@ export class Sequence {
   private touch(chunk: Chunk): void {
     this.textCache = undefined;
     this.tail = null;
-    if (chunk !== this.finger) this.finger = null;
+    void chunk;
   }
 
   private insertAt(chunk: Chunk, i: number, ctr: number, actor: string, values: readonly Scalar[]): void {

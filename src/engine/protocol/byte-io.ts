@@ -28,15 +28,32 @@ export function invalid(message: string): SyncPilotError {
   return new SyncPilotError('SP_ERR_PAYLOAD_INVALID', message);
 }
 
-/** A growable byte buffer. Callers validate values first; the writer only encodes them. */
+/** Largest scratch buffer kept between calls; bigger ones are left to the GC. */
+const MAX_KEPT_SCRATCH = 64 * 1024;
+/**
+ * Allocating a typed array over 64 bytes costs V8 an off-heap backing store (~0.5 µs, more than
+ * encoding a keystroke), so writers share one scratch buffer and `finish` copies out the exact
+ * bytes. A writer created while another holds the scratch (re-entrant use) gets its own buffer.
+ */
+let scratch: Uint8Array | undefined = new Uint8Array(1024);
+
+/**
+ * A growable byte buffer. Callers validate values first; the writer only encodes them. Call
+ * `finish` (or `release` on failure) exactly once so the shared scratch buffer is returned.
+ */
 export class ByteWriter {
   #buf: Uint8Array;
   #view: DataView | undefined;
   #pos: number;
+  #shared: boolean;
 
   /** `reserve` leading zero bytes are left for a header the caller fills in later. */
-  constructor(initialCapacity = 128, reserve = 0) {
-    this.#buf = new Uint8Array(Math.max(initialCapacity, reserve + 16));
+  constructor(reserve = 0) {
+    const shared = scratch;
+    scratch = undefined;
+    this.#shared = shared !== undefined;
+    this.#buf = shared ?? new Uint8Array(256);
+    this.#buf.fill(0, 0, reserve);
     this.#pos = reserve;
   }
 
@@ -140,9 +157,19 @@ export class ByteWriter {
     this.#pos = pos;
   }
 
-  /** The written bytes (a view of the internal buffer; the writer must not be used afterwards). */
+  /** A copy of the written bytes; releases the buffer (the writer must not be used afterwards). */
   finish(): Uint8Array {
-    return this.#buf.subarray(0, this.#pos);
+    const out = this.#buf.slice(0, this.#pos);
+    this.release();
+    return out;
+  }
+
+  /** Gives the shared scratch buffer back (idempotent); needed when encoding fails midway. */
+  release(): void {
+    if (!this.#shared) return;
+    this.#shared = false;
+    if (this.#buf.length <= MAX_KEPT_SCRATCH) scratch = this.#buf;
+    else scratch = new Uint8Array(1024);
   }
 }
 

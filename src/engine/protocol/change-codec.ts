@@ -2,7 +2,8 @@ import { toSyncPilotError } from '../../core/errors.ts';
 import type { Change } from '../crdt/types.ts';
 import type { ChangeCodec } from '../store/types.ts';
 import { ByteReader, ByteWriter, invalid, malformed } from './byte-io.ts';
-import { ActorTable, newChangeRun, readActorTable, readChange, writeChange } from './change-wire.ts';
+import { ActorTable, readActorTable } from './actor-table.ts';
+import { newChangeRun, readChange, writeChange } from './change-wire.ts';
 import { validateChange } from './validate.ts';
 
 /** Leading byte of a standalone change, so stored bytes say which layout wrote them. */
@@ -19,13 +20,16 @@ export const binaryChangeCodec: ChangeCodec = {
   encode(change: Change): Uint8Array {
     validateChange(change);
     const t = new ActorTable();
-    const body = new ByteWriter(64);
-    writeChange(body, t, change, newChangeRun());
-    const w = new ByteWriter(body.length + 32);
-    w.u8(CHANGE_FORMAT_VERSION);
-    t.write(w);
-    w.bytes(body.finish());
-    return w.finish();
+    t.addChange(change);
+    const w = new ByteWriter();
+    try {
+      w.u8(CHANGE_FORMAT_VERSION);
+      t.write(w);
+      writeChange(w, t, change, newChangeRun());
+      return w.finish();
+    } finally {
+      w.release();
+    }
   },
 
   decode(bytes: Uint8Array): Change {

@@ -1,15 +1,16 @@
-import { isValidId } from '../../core/ids.ts';
 import type { ActorId } from '../../core/ids.ts';
 import { HEAD, ROOT } from '../crdt/types.ts';
-import type { Change, ObjType, Op, OpIdStr, Scalar, VersionVector } from '../crdt/types.ts';
+import type { Change, ObjType, Op, OpIdStr, Scalar } from '../crdt/types.ts';
+import { actorAt } from './actor-table.ts';
+import type { ActorTable } from './actor-table.ts';
 import { invalid, malformed } from './byte-io.ts';
 import type { ByteReader, ByteWriter } from './byte-io.ts';
 import { isOneCodePoint } from './validate.ts';
 
 /**
- * The binary layout of changes, version vectors and scalars, shared by the payload codec (many
- * changes per message) and the standalone change codec. Actor ids are written once per message in
- * an {@link ActorTable} and referenced by index, so a repeated actor costs one byte.
+ * The binary layout of changes and scalars, shared by the payload codec (many changes per message)
+ * and the standalone change codec. Actor ids are written once per message in an {@link ActorTable}
+ * and referenced by index, so a repeated actor costs one byte.
  *
  * Change: actor · seq · startOp · flags · [deps count − 31] · time · deps · ops. Flags bit 0 says
  * `deps` holds the actor's own previous seq (`seq − 1`, then left out of the list); bits 1–2 say how
@@ -46,49 +47,6 @@ export interface ChangeRun {
 /** A fresh run: the first change's time is a delta from 0, i.e. absolute. */
 export function newChangeRun(): ChangeRun {
   return { time: 0 };
-}
-
-/** Assigns actor ids their index in the message's actor table, in order of first use. */
-export class ActorTable {
-  readonly actors: string[] = [];
-  readonly #index = new Map<string, number>();
-
-  indexOf(actor: string): number {
-    let i = this.#index.get(actor);
-    if (i === undefined) {
-      i = this.actors.length;
-      this.actors.push(actor);
-      this.#index.set(actor, i);
-    }
-    return i;
-  }
-
-  /** Writes the table: a count, then each actor id. */
-  write(w: ByteWriter): void {
-    w.varint(this.actors.length);
-    for (const a of this.actors) w.str(a);
-  }
-}
-
-/** Reads an actor table; every entry must be a valid, distinct actor id. */
-export function readActorTable(r: ByteReader): readonly string[] {
-  const n = r.count(2);
-  const actors: string[] = [];
-  const seen = new Set<string>();
-  for (let i = 0; i < n; i++) {
-    const a = r.str();
-    if (!isValidId(a)) throw invalid(`actors[${i}]: not a valid actor id`);
-    if (seen.has(a)) throw invalid(`actors[${i}]: duplicate actor id`);
-    seen.add(a);
-    actors.push(a);
-  }
-  return actors;
-}
-
-function actorAt(actors: readonly string[], index: number): string {
-  const a = actors[index];
-  if (a === undefined) throw invalid(`actor index ${index} is outside the actor table`);
-  return a;
 }
 
 /** The counter part of a validated op id. */
@@ -210,28 +168,6 @@ export function readNumber(r: ByteReader): number {
   return v;
 }
 
-/** A version vector: count, then (actor index, value) pairs. */
-export function writeVersionVector(w: ByteWriter, t: ActorTable, vv: VersionVector): void {
-  let n = 0;
-  for (const key in vv) n++;
-  w.varint(n);
-  for (const key in vv) {
-    w.varint(t.indexOf(key));
-    w.varint(vv[key] as number);
-  }
-}
-
-export function readVersionVector(r: ByteReader, actors: readonly string[]): VersionVector {
-  const vv: Record<string, number> = {};
-  const n = r.count(2);
-  for (let i = 0; i < n; i++) {
-    const key = actorAt(actors, r.varint());
-    if (Object.hasOwn(vv, key)) throw invalid(`version vector repeats actor ${key}`);
-    vv[key] = r.varint();
-  }
-  return vv;
-}
-
 /** Writes a validated change; `run` carries the previous change's time. */
 export function writeChange(w: ByteWriter, t: ActorTable, c: Change, run: ChangeRun): void {
   const actor: string = c.actor;
@@ -244,7 +180,8 @@ export function writeChange(w: ByteWriter, t: ActorTable, c: Change, run: Change
   for (const key in deps) if (!selfDep || key !== actor) depCount++;
   const time = c.time;
   const delta = time - run.time;
-  const timeKind = Number.isSafeInteger(time) && !Object.is(time, -0) && Number.isSafeInteger(delta) ? (delta >= 0 ? TIME_UP : TIME_DOWN) : TIME_FLOAT;
+  const timeKind =
+    Number.isSafeInteger(time) && !Object.is(time, -0) && Number.isSafeInteger(delta) ? (delta >= 0 ? TIME_UP : TIME_DOWN) : TIME_FLOAT;
   w.u8((selfDep ? FLAG_SELF_DEP : 0) | (timeKind << TIME_SHIFT) | (Math.min(depCount, DEPS_INLINE_MAX) << DEPS_SHIFT));
   if (depCount >= DEPS_INLINE_MAX) w.varint(depCount - DEPS_INLINE_MAX);
   if (timeKind === TIME_UP) w.varint(delta);

@@ -49,7 +49,9 @@ export function decompressPayload(codec: Exclude<CodecName, 'raw'>, bytes: Uint8
     return brotliDecompressSync(bytes, options);
   } catch (err) {
     if (err instanceof RangeError && (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new SyncPilotError('SP_ERR_FRAME_TOO_LARGE', `${codec} payload decompresses to more than ${maxOutputBytes} bytes`, { cause: err });
+      throw new SyncPilotError('SP_ERR_FRAME_TOO_LARGE', `${codec} payload decompresses to more than ${maxOutputBytes} bytes`, {
+        cause: err,
+      });
     }
     throw new SyncPilotError('SP_ERR_FRAME_MALFORMED', `${codec} payload could not be decompressed`, { cause: err });
   }

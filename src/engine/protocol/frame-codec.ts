@@ -44,7 +44,8 @@ const CODEC_NAMES = new Map<number, CodecName>(Object.entries(CodecId).map(([nam
 const SUPPORTED_VERSIONS: ReadonlySet<number> = new Set(PROTOCOL_VERSIONS);
 
 function checkByte(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > 255) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `${what} must be an integer 0..255`);
+  if (!Number.isInteger(value) || value < 0 || value > 255)
+    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `${what} must be an integer 0..255`);
 }
 
 /**
@@ -76,7 +77,8 @@ export function encodeFrame(message: ProtocolMessage, options: EncodeFrameOption
 
 /** The effective decoded-size limit for `options`. Throws SP_ERR_CONFIG_INVALID for bad options. */
 export function maxDecodedBytesOf(options: FrameCodecOptions): number {
-  if (typeof options !== 'object' || options === null) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'frame codec options are required');
+  if (typeof options !== 'object' || options === null)
+    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'frame codec options are required');
   const { maxFrameBytes, maxDecodedBytes } = options;
   if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 1) {
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'maxFrameBytes must be a positive integer');

@@ -3,7 +3,14 @@
  * compression, the compact binary payload and change encodings, and their validation.
  */
 export * from './messages.ts';
-export { decodeFrame, encodeFrame, maxDecodedBytesOf, FRAME_HEADER_BYTES, DEFAULT_MAX_DECODED_CAP, MAX_DECODED_LIMIT } from './frame-codec.ts';
+export {
+  decodeFrame,
+  encodeFrame,
+  maxDecodedBytesOf,
+  FRAME_HEADER_BYTES,
+  DEFAULT_MAX_DECODED_CAP,
+  MAX_DECODED_LIMIT,
+} from './frame-codec.ts';
 export type { EncodeFrameOptions, FrameCodecOptions } from './frame-codec.ts';
 export { decodePayload, encodePayload } from './payload-codec.ts';
 export { binaryChangeCodec, CHANGE_FORMAT_VERSION } from './change-codec.ts';

@@ -1,7 +1,8 @@
 import type { ErrorCode } from '../../core/errors.ts';
 import type { Change } from '../crdt/types.ts';
 import { ByteReader, ByteWriter, invalid } from './byte-io.ts';
-import { ActorTable, newChangeRun, readActorTable, readChange, readNumber, readVersionVector, writeChange, writeNumber, writeVersionVector } from './change-wire.ts';
+import { ActorTable, readActorTable, readVersionVector, writeVersionVector } from './actor-table.ts';
+import { newChangeRun, readChange, readNumber, writeChange, writeNumber } from './change-wire.ts';
 import { CodecId } from './messages.ts';
 import type { CodecName, FrameTypeName, ProtocolMessage } from './messages.ts';
 import { PROTOCOL_LIMITS, validateMessage } from './validate.ts';
@@ -37,7 +38,16 @@ const HELLO_TOKEN = 1;
  */
 export function encodePayload(message: ProtocolMessage, reserve = 0): Uint8Array {
   validateMessage(message);
-  const w = new ByteWriter(128, reserve);
+  const w = new ByteWriter(reserve);
+  try {
+    writeMessage(w, message);
+    return w.finish();
+  } finally {
+    w.release();
+  }
+}
+
+function writeMessage(w: ByteWriter, message: ProtocolMessage): void {
   switch (message.type) {
     case 'HELLO':
       w.varint(message.protocols.length);
@@ -48,7 +58,7 @@ export function encodePayload(message: ProtocolMessage, reserve = 0): Uint8Array
       if (message.token !== undefined) w.str(message.token);
       writeCodecs(w, message.codecs);
       writeStrings(w, message.capabilities);
-      return w.finish();
+      return;
     case 'WELCOME':
       w.varint(message.protocol);
       w.str(message.peer);
@@ -56,32 +66,42 @@ export function encodePayload(message: ProtocolMessage, reserve = 0): Uint8Array
       writeCodecs(w, message.codecs);
       writeStrings(w, message.capabilities);
       w.varint(message.maxFrameBytes);
-      return w.finish();
-    case 'SUBSCRIBE':
-      return withActorTable(w, (body, t) => {
-        body.str(message.doc);
-        writeVersionVector(body, t, message.clock);
-      });
-    case 'SYNC':
-      return withActorTable(w, (body, t) => {
-        body.str(message.doc);
-        body.bool(message.complete);
-        writeChanges(body, t, message.changes);
-        writeVersionVector(body, t, message.clock);
-      });
-    case 'CHANGES':
-      return withActorTable(w, (body, t) => {
-        body.str(message.doc);
-        writeChanges(body, t, message.changes);
-      });
+      return;
+    case 'SUBSCRIBE': {
+      const t = new ActorTable();
+      t.addVersionVector(message.clock);
+      t.write(w);
+      w.str(message.doc);
+      writeVersionVector(w, t, message.clock);
+      return;
+    }
+    case 'SYNC': {
+      const t = new ActorTable();
+      for (const c of message.changes) t.addChange(c);
+      t.addVersionVector(message.clock);
+      t.write(w);
+      w.str(message.doc);
+      w.bool(message.complete);
+      writeChanges(w, t, message.changes);
+      writeVersionVector(w, t, message.clock);
+      return;
+    }
+    case 'CHANGES': {
+      const t = new ActorTable();
+      for (const c of message.changes) t.addChange(c);
+      t.write(w);
+      w.str(message.doc);
+      writeChanges(w, t, message.changes);
+      return;
+    }
     case 'ACK':
       w.str(message.doc);
       w.str(message.actor);
       w.varint(message.seq);
-      return w.finish();
+      return;
     case 'UNSUBSCRIBE':
       w.str(message.doc);
-      return w.finish();
+      return;
     case 'ERROR': {
       const { doc, rejected } = message;
       w.str(message.code);
@@ -95,29 +115,19 @@ export function encodePayload(message: ProtocolMessage, reserve = 0): Uint8Array
           w.varint(r.seq);
         }
       }
-      return w.finish();
+      return;
     }
     case 'HINT':
       w.str(message.kind);
       w.u8(message.doc === undefined ? 0 : HAS_DOC);
       if (message.doc !== undefined) w.str(message.doc);
       w.str(JSON.stringify(message.data));
-      return w.finish();
+      return;
     case 'PING':
     case 'PONG':
       writeNumber(w, message.nonce);
-      return w.finish();
+      return;
   }
-}
-
-/** The table must precede the body but is only known after it: write the body aside, then append. */
-function withActorTable(w: ByteWriter, writeBody: (body: ByteWriter, t: ActorTable) => void): Uint8Array {
-  const t = new ActorTable();
-  const body = new ByteWriter();
-  writeBody(body, t);
-  t.write(w);
-  w.bytes(body.finish());
-  return w.finish();
 }
 
 function writeChanges(w: ByteWriter, t: ActorTable, changes: readonly Change[]): void {
@@ -283,7 +293,8 @@ function checkJsonNesting(text: string, max: number): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;

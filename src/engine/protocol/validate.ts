@@ -64,14 +64,15 @@ function checkNonNegInt(v: unknown, field: string, min = 0): void {
 }
 
 /**
- * The counter of an op id `"<ctr>@<actor>"`, or -1 if `value` is not a well-formed op id (canonical
- * decimal counter, valid actor id). The actor may itself contain `@`; the first one separates.
+ * The counter of an op id `"<ctr>@<actor>"`, or -1 if `value` is not a well-formed op id: a
+ * canonical decimal counter >= 1 (counters start at 1, as in the CRDT) and a valid actor id. The
+ * actor may itself contain `@`; the first one separates.
  */
 export function opIdCounter(value: unknown): number {
   if (typeof value !== 'string') return -1;
   const at = value.indexOf('@');
   if (at < 1 || at > MAX_CTR_DIGITS) return -1;
-  if (at > 1 && value.charCodeAt(0) === 0x30) return -1; // leading zero
+  if (value.charCodeAt(0) === 0x30) return -1; // a leading zero, or counter 0
   let ctr = 0;
   for (let i = 0; i < at; i++) {
     const d = value.charCodeAt(i) - 0x30;
@@ -136,7 +137,7 @@ export function validateChange(value: unknown, textObjects: Set<string> = new Se
   const actor = value['actor'];
   checkId(actor, 'actor');
   checkNonNegInt(value['seq'], 'seq', 1);
-  checkNonNegInt(value['startOp'], 'startOp');
+  checkNonNegInt(value['startOp'], 'startOp', 1);
   validateVersionVector(value['deps'], 'deps');
   if (!isFiniteNumber(value['time'])) fail('time: expected a finite number');
   const ops = value['ops'];
@@ -222,7 +223,8 @@ function checkCodecs(value: unknown): void {
 }
 
 function checkNames(value: unknown, field: string): void {
-  if (!Array.isArray(value) || value.length > PROTOCOL_LIMITS.listItems) fail(`${field}: expected at most ${PROTOCOL_LIMITS.listItems} names`);
+  if (!Array.isArray(value) || value.length > PROTOCOL_LIMITS.listItems)
+    fail(`${field}: expected at most ${PROTOCOL_LIMITS.listItems} names`);
   for (let i = 0; i < value.length; i++) checkString(value[i], `${field}[${i}]`, PROTOCOL_LIMITS.name, 1);
 }
 
