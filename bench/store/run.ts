@@ -99,24 +99,60 @@ const memory = () => {
 };
 
 function row(label: string, values: number[], unit: string, digits = 0): void {
-  console.log(`${label.padEnd(58)} ${fmt(median(values), digits).padStart(12)} ${unit}   (runs: ${values.map((v) => fmt(v, digits)).join(', ')})`);
+  console.log(
+    `${label.padEnd(58)} ${fmt(median(values), digits).padStart(12)} ${unit}   (runs: ${values.map((v) => fmt(v, digits)).join(', ')})`,
+  );
 }
 
 try {
-  console.log(`node ${process.version}, SQLite ${String(new Database(':memory:').prepare('SELECT sqlite_version()').pluck().get())}, median of ${RUNS} runs, JSON codec\n`);
+  console.log(
+    `node ${process.version}, SQLite ${String(new Database(':memory:').prepare('SELECT sqlite_version()').pluck().get())}, median of ${RUNS} runs, JSON codec\n`,
+  );
   const small = makeLog(2000);
   const medium = makeLog(20_000);
   const collect = (fn: () => number): number[] => Array.from({ length: RUNS }, fn);
 
   console.log('appendChanges throughput');
-  row('  batch of 1,   SqliteDocStore durability=process', collect(() => appendRate(sqlite('process'), small, 1)), 'changes/s');
-  row('  batch of 1,   bare better-sqlite3 (synchronous=NORMAL)', collect(() => bareRate(small, 1, 'process')), 'changes/s');
-  row('  batch of 1,   SqliteDocStore durability=power', collect(() => appendRate(sqlite('power'), small.slice(0, 300), 1)), 'changes/s');
-  row('  batch of 1,   bare better-sqlite3 (synchronous=FULL)', collect(() => bareRate(small.slice(0, 300), 1, 'power')), 'changes/s');
-  row('  batch of 100, SqliteDocStore durability=process', collect(() => appendRate(sqlite('process'), medium, 100)), 'changes/s');
-  row('  batch of 100, bare better-sqlite3 (synchronous=NORMAL)', collect(() => bareRate(medium, 100, 'process')), 'changes/s');
-  row('  batch of 100, SqliteDocStore durability=power', collect(() => appendRate(sqlite('power'), medium, 100)), 'changes/s');
-  row('  batch of 100, MemoryDocStore (encodes with the codec)', collect(() => appendRate(memory, medium, 100)), 'changes/s');
+  row(
+    '  batch of 1,   SqliteDocStore durability=process',
+    collect(() => appendRate(sqlite('process'), small, 1)),
+    'changes/s',
+  );
+  row(
+    '  batch of 1,   bare better-sqlite3 (synchronous=NORMAL)',
+    collect(() => bareRate(small, 1, 'process')),
+    'changes/s',
+  );
+  row(
+    '  batch of 1,   SqliteDocStore durability=power',
+    collect(() => appendRate(sqlite('power'), small.slice(0, 300), 1)),
+    'changes/s',
+  );
+  row(
+    '  batch of 1,   bare better-sqlite3 (synchronous=FULL)',
+    collect(() => bareRate(small.slice(0, 300), 1, 'power')),
+    'changes/s',
+  );
+  row(
+    '  batch of 100, SqliteDocStore durability=process',
+    collect(() => appendRate(sqlite('process'), medium, 100)),
+    'changes/s',
+  );
+  row(
+    '  batch of 100, bare better-sqlite3 (synchronous=NORMAL)',
+    collect(() => bareRate(medium, 100, 'process')),
+    'changes/s',
+  );
+  row(
+    '  batch of 100, SqliteDocStore durability=power',
+    collect(() => appendRate(sqlite('power'), medium, 100)),
+    'changes/s',
+  );
+  row(
+    '  batch of 100, MemoryDocStore (encodes with the codec)',
+    collect(() => appendRate(memory, medium, 100)),
+    'changes/s',
+  );
 
   const large = makeLog(LARGE);
   const path = freshPath();
@@ -130,7 +166,8 @@ try {
   build.close();
   const heads: Record<string, number> = {};
   for (const c of large) heads[c.actor] = c.seq;
-  const covering = (fraction: number): Record<string, number> => Object.fromEntries(Object.entries(heads).map(([a, s]) => [a, Math.floor(s * fraction)]));
+  const covering = (fraction: number): Record<string, number> =>
+    Object.fromEntries(Object.entries(heads).map(([a, s]) => [a, Math.floor(s * fraction)]));
 
   console.log(`\nloadChanges of a ${fmt(LARGE)}-change document (${fmt(statSync(path).size / 1e6, 1)} MB file, ${ACTORS} actors)`);
   const openTimes: number[] = [];
@@ -141,22 +178,62 @@ try {
   }
   const s = store as unknown as SqliteDocStore;
   row('  open with integrity check (quick_check)', openTimes, 'ms', 1);
-  row('  open without integrity check', collect(() => timeMs(() => SqliteDocStore.open({ path, codec, integrityCheck: 'none' }).close())), 'ms', 1);
+  row(
+    '  open without integrity check',
+    collect(() => timeMs(() => SqliteDocStore.open({ path, codec, integrityCheck: 'none' }).close())),
+    'ms',
+    1,
+  );
   const check = (n: number, expected: number): void => {
     if (n !== expected) throw new Error(`loaded ${n} changes, expected ${expected}`);
   };
-  row('  SqliteDocStore, no since (all 100k)', collect(() => timeMs(() => check(s.loadChanges(doc).length, LARGE))), 'ms', 1);
+  row(
+    '  SqliteDocStore, no since (all 100k)',
+    collect(() => timeMs(() => check(s.loadChanges(doc).length, LARGE))),
+    'ms',
+    1,
+  );
   const since90 = covering(0.9);
   const n90 = large.filter((c) => c.seq > (since90[c.actor] ?? 0)).length;
-  row(`  SqliteDocStore, since covers 90% (${fmt(n90)} returned)`, collect(() => timeMs(() => check(s.loadChanges(doc, since90).length, n90))), 'ms', 1);
+  row(
+    `  SqliteDocStore, since covers 90% (${fmt(n90)} returned)`,
+    collect(() => timeMs(() => check(s.loadChanges(doc, since90).length, n90))),
+    'ms',
+    1,
+  );
   const since99 = covering(0.99);
   const n99 = large.filter((c) => c.seq > (since99[c.actor] ?? 0)).length;
-  row(`  SqliteDocStore, since covers 99% (${fmt(n99)} returned)`, collect(() => timeMs(() => check(s.loadChanges(doc, since99).length, n99))), 'ms', 2);
-  row('  SqliteDocStore, since covers 100% (0 returned)', collect(() => timeMs(() => check(s.loadChanges(doc, heads).length, 0))), 'ms', 3);
-  row('  MemoryDocStore, no since (decodes too)', collect(() => timeMs(() => check(mem.loadChanges(doc).length, LARGE))), 'ms', 1);
-  row('  MemoryDocStore, since covers 90%', collect(() => timeMs(() => check(mem.loadChanges(doc, since90).length, n90))), 'ms', 1);
+  row(
+    `  SqliteDocStore, since covers 99% (${fmt(n99)} returned)`,
+    collect(() => timeMs(() => check(s.loadChanges(doc, since99).length, n99))),
+    'ms',
+    2,
+  );
+  row(
+    '  SqliteDocStore, since covers 100% (0 returned)',
+    collect(() => timeMs(() => check(s.loadChanges(doc, heads).length, 0))),
+    'ms',
+    3,
+  );
+  row(
+    '  MemoryDocStore, no since (decodes too)',
+    collect(() => timeMs(() => check(mem.loadChanges(doc).length, LARGE))),
+    'ms',
+    1,
+  );
+  row(
+    '  MemoryDocStore, since covers 90%',
+    collect(() => timeMs(() => check(mem.loadChanges(doc, since90).length, n90))),
+    'ms',
+    1,
+  );
   const encoded = large.map((c) => codec.encode(c));
-  row('  codec alone: decode 100k changes (JSON)', collect(() => timeMs(() => encoded.forEach((b) => codec.decode(b)))), 'ms', 1);
+  row(
+    '  codec alone: decode 100k changes (JSON)',
+    collect(() => timeMs(() => encoded.forEach((b) => codec.decode(b)))),
+    'ms',
+    1,
+  );
   s.close();
   mem.close();
 } finally {

@@ -23,9 +23,17 @@ export interface EmbeddedStack {
  * The embedded default: SQLite store and append-only telemetry log under `config.dataDir`, the
  * built-in auth stage, and the sync server. No Kafka or Redis needed.
  */
-export async function startEmbeddedStack(config: ServerConfig, logger: Logger, extraStages: readonly Stage<EngineEnvelope>[] = []): Promise<EmbeddedStack> {
+export async function startEmbeddedStack(
+  config: ServerConfig,
+  logger: Logger,
+  extraStages: readonly Stage<EngineEnvelope>[] = [],
+): Promise<EmbeddedStack> {
   mkdirSync(config.dataDir, { recursive: true });
-  const store = SqliteDocStore.open({ path: join(config.dataDir, 'syncpilot.db'), codec: binaryChangeCodec, durability: config.durability });
+  const store = SqliteDocStore.open({
+    path: join(config.dataDir, 'syncpilot.db'),
+    codec: binaryChangeCodec,
+    durability: config.durability,
+  });
   let telemetry: TelemetrySink;
   try {
     telemetry =

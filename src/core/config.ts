@@ -27,7 +27,12 @@ export const serverConfigSchema = z.strictObject({
   /** 0 picks a free port. */
   port: z.number().int().min(0).max(65535).default(4455),
   /** Frames larger than this are refused with SP_ERR_FRAME_TOO_LARGE. */
-  maxFrameBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  maxFrameBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
   /** Changes a document may buffer while waiting for causal dependencies. */
   maxPendingChanges: z.number().int().min(1).default(10_000),
   /** Write a snapshot after this many changes since the last one. */
@@ -35,14 +40,22 @@ export const serverConfigSchema = z.strictObject({
   /** `process`: an ack survives a crash of the server process; `power`: it survives power loss (fsync per commit). */
   durability: z.enum(['process', 'power']).default('process'),
   /** Outbound bytes buffered for one peer before it is treated as slow and resynced later. */
-  highWaterBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+  highWaterBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(8 * 1024 * 1024),
   /** Default per-stage time budget in milliseconds. */
   stageBudgetMs: z.number().positive().default(5),
   auth: authConfigSchema.default({ mode: 'none' }),
   telemetry: z
     .strictObject({
       sink: z.enum(['embedded', 'none']).default('embedded'),
-      segmentBytes: z.number().int().min(4096).default(16 * 1024 * 1024),
+      segmentBytes: z
+        .number()
+        .int()
+        .min(4096)
+        .default(16 * 1024 * 1024),
     })
     .default({ sink: 'embedded', segmentBytes: 16 * 1024 * 1024 }),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -103,7 +103,12 @@ export class Pipeline<E extends Envelope = Envelope> {
     return this.#runFrom(stages, 0, message, EMPTY_REPLIES);
   }
 
-  #runFrom(stages: readonly Stage<E>[], start: number, message: E, replies: readonly Reply[]): PipelineOutcome<E> | Promise<PipelineOutcome<E>> {
+  #runFrom(
+    stages: readonly Stage<E>[],
+    start: number,
+    message: E,
+    replies: readonly Reply[],
+  ): PipelineOutcome<E> | Promise<PipelineOutcome<E>> {
     let current = message;
     let collected = replies;
     for (let i = start; i < stages.length; i++) {
@@ -151,7 +156,9 @@ export class Pipeline<E extends Envelope = Envelope> {
     const timeout = new Promise<SyncPilotError>((resolve) => {
       timer = setTimeout(() => {
         controller.abort();
-        resolve(new SyncPilotError('SP_ERR_STAGE_TIMEOUT', `stage "${stage.name}" exceeded its ${budgetMs} ms budget`, { retryable: true }));
+        resolve(
+          new SyncPilotError('SP_ERR_STAGE_TIMEOUT', `stage "${stage.name}" exceeded its ${budgetMs} ms budget`, { retryable: true }),
+        );
       }, budgetMs);
     });
     let result: StageResult<E> | SyncPilotError;
@@ -186,7 +193,13 @@ export class Pipeline<E extends Envelope = Envelope> {
     result: StageResult<E> | SyncPilotError,
   ): { done: true; outcome: PipelineOutcome<E> } | { done: false; message: E; replies: readonly Reply[] } {
     if (result instanceof SyncPilotError) {
-      this.#logger.warn('stage failed', { stage: stage.name, code: result.code, error: result.message, doc: message.doc, peer: message.peer });
+      this.#logger.warn('stage failed', {
+        stage: stage.name,
+        code: result.code,
+        error: result.message,
+        doc: message.doc,
+        peer: message.peer,
+      });
       this.#telemetry.emit({
         type: 'syncpilot.stage-error.v1',
         id: newEventId(),

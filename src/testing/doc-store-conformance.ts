@@ -24,7 +24,8 @@ interface SnapshotInspection {
 
 const hasHolds = (s: DocStore): s is DocStore & HoldInspection =>
   typeof (s as Partial<HoldInspection>).listHolds === 'function' && typeof (s as Partial<HoldInspection>).deleteHold === 'function';
-const hasSnapshotList = (s: DocStore): s is DocStore & SnapshotInspection => typeof (s as Partial<SnapshotInspection>).listSnapshots === 'function';
+const hasSnapshotList = (s: DocStore): s is DocStore & SnapshotInspection =>
+  typeof (s as Partial<SnapshotInspection>).listSnapshots === 'function';
 
 const A = docId('doc-a');
 const B = docId('doc-b');
@@ -144,7 +145,13 @@ export function runDocStoreConformance(name: string, setup: () => DocStoreConfor
     test(
       'keeps append order rather than (actor, seq) order',
       withStore((store) => {
-        const order = [sampleChange('zed', 1), sampleChange('amy', 1), sampleChange('zed', 2), sampleChange('bob', 1), sampleChange('amy', 2)];
+        const order = [
+          sampleChange('zed', 1),
+          sampleChange('amy', 1),
+          sampleChange('zed', 2),
+          sampleChange('bob', 1),
+          sampleChange('amy', 2),
+        ];
         store.appendChanges(A, order.slice(0, 2));
         store.appendChanges(A, order.slice(2));
         assert.deepEqual(
@@ -178,7 +185,15 @@ export function runDocStoreConformance(name: string, setup: () => DocStoreConfor
     test(
       'since filters per actor',
       withStore((store) => {
-        const log = [sampleChange('a', 1), sampleChange('b', 1), sampleChange('a', 2), sampleChange('c', 1), sampleChange('b', 2), sampleChange('a', 3), sampleChange('c', 2)];
+        const log = [
+          sampleChange('a', 1),
+          sampleChange('b', 1),
+          sampleChange('a', 2),
+          sampleChange('c', 1),
+          sampleChange('b', 2),
+          sampleChange('a', 3),
+          sampleChange('c', 2),
+        ];
         store.appendChanges(A, log);
         const ids = (since?: VersionVector) => store.loadChanges(A, since).map((c) => `${c.actor}${c.seq}`);
         assert.deepEqual(ids({ a: 2, c: 5 }), ['b1', 'b2', 'a3']);
@@ -240,12 +255,17 @@ export function runDocStoreConformance(name: string, setup: () => DocStoreConfor
     test(
       'the latest snapshot wins and is a copy',
       withStore((store) => {
-        const snap = (n: number): Snapshot => ({ clock: { a: n, b: 2 * n }, state: new Uint8Array([n, 0, 255, n]), changeCount: 3 * n, createdAt: 1000 + n });
+        const snap = (n: number): Snapshot => ({
+          clock: { a: n, b: 2 * n },
+          state: new Uint8Array([n, 0, 255, n]),
+          changeCount: 3 * n,
+          createdAt: 1000 + n,
+        });
         const third = snap(3);
         store.saveSnapshot(A, snap(1));
         store.saveSnapshot(A, snap(2));
         store.saveSnapshot(A, third);
-        (third.state as Uint8Array)[0] = 99;
+        third.state[0] = 99;
         assert.deepEqual(store.latestSnapshot(A), snap(3));
         assert.equal(store.latestSnapshot(B), undefined);
       }),
@@ -289,7 +309,11 @@ export function runDocStoreConformance(name: string, setup: () => DocStoreConfor
         cyclic['self'] = cyclic;
         assertCode(() => store.put({ ...hold, envelope: { ...hold.envelope, payload: { fn: () => 1 } } }), 'SP_ERR_STORE', 'a function');
         assertCode(() => store.put({ ...hold, envelope: { ...hold.envelope, payload: cyclic } }), 'SP_ERR_STORE', 'a cycle');
-        assertCode(() => store.put({ ...hold, envelope: { ...hold.envelope, payload: new Float32Array(2) } }), 'SP_ERR_STORE', 'a Float32Array');
+        assertCode(
+          () => store.put({ ...hold, envelope: { ...hold.envelope, payload: new Float32Array(2) } }),
+          'SP_ERR_STORE',
+          'a Float32Array',
+        );
         if (hasHolds(store)) assert.deepEqual(store.listHolds(), []);
       }),
     );

@@ -6,6 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type * as ClientModule from '../../src/engine/client/index.ts';
+import type { ClientDoc, SyncClient } from '../../src/engine/client/index.ts';
 import { startTestServer, waitFor, type TestServer } from '../helpers/test-server.ts';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -13,10 +15,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const skip = existsSync(CHROMIUM) ? false : `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
 
 type BrowserWindow = {
-  sp: typeof import('../../src/engine/client/index.ts');
+  sp: typeof ClientModule;
   ready?: boolean;
-  doc?: import('../../src/engine/client/client-doc.ts').ClientDoc;
-  client?: import('../../src/engine/client/sync-client.ts').SyncClient;
+  doc?: ClientDoc;
+  client?: SyncClient;
 };
 
 describe('the client library in a real browser (Chromium, global WebSocket)', { skip }, () => {
@@ -29,7 +31,14 @@ describe('the client library in a real browser (Chromium, global WebSocket)', { 
   before(async () => {
     t = await startTestServer();
     // The browser build: esbuild follows package.json's `browser` field, so node:zlib stays out.
-    const out = await build({ entryPoints: [`${ROOT}src/engine/client/index.ts`], bundle: true, write: false, platform: 'browser', format: 'esm', metafile: true });
+    const out = await build({
+      entryPoints: [`${ROOT}src/engine/client/index.ts`],
+      bundle: true,
+      write: false,
+      platform: 'browser',
+      format: 'esm',
+      metafile: true,
+    });
     const js = out.outputFiles[0]?.text ?? '';
     bundleBytes = js.length;
     assert.ok(!Object.keys(out.metafile.inputs).some((f) => f.startsWith('node:')), 'no Node built-ins in the browser bundle');
@@ -42,7 +51,15 @@ describe('the client library in a real browser (Chromium, global WebSocket)', { 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${(http.address() as AddressInfo).port}/`);
@@ -103,9 +120,13 @@ describe('the client library in a real browser (Chromium, global WebSocket)', { 
     await node.connect();
     const d = node.open('browser-doc');
     await d.whenSynced();
-    await waitFor(() => {
-      const ref = d.crdt.get('root', 'body');
-      return ref?.kind === 'object' && d.crdt.text(ref.id) === 'from the browser, and from Node!!!';
-    }, 5000, 'the offline edits');
+    await waitFor(
+      () => {
+        const ref = d.crdt.get('root', 'body');
+        return ref?.kind === 'object' && d.crdt.text(ref.id) === 'from the browser, and from Node!!!';
+      },
+      5000,
+      'the offline edits',
+    );
   });
 });

@@ -74,7 +74,10 @@ describe('kill -9 of the server process during replay', () => {
         const rd = reader.open('crash-doc');
         await rd.whenSynced();
         const have = rd.crdt.clock()['writer-1'] ?? 0;
-        assert.ok(have >= ackedBeforeKill, `round ${round}: restarted server has writer seq ${have}, but ${ackedBeforeKill} were acknowledged`);
+        assert.ok(
+          have >= ackedBeforeKill,
+          `round ${round}: restarted server has writer seq ${have}, but ${ackedBeforeKill} were acknowledged`,
+        );
         await reader.close();
       }
       // The writer reconnects by itself and resends what was never acknowledged: nothing is lost.

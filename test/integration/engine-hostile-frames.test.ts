@@ -10,11 +10,15 @@ import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 const MAX_FRAME = 4096;
 
 /** A raw WebSocket peer that records decoded server frames. */
-async function rawPeer(url: string): Promise<{ ws: WebSocket; frames: ProtocolMessage[]; closed: Promise<{ code: number; reason: string }> }> {
+async function rawPeer(
+  url: string,
+): Promise<{ ws: WebSocket; frames: ProtocolMessage[]; closed: Promise<{ code: number; reason: string }> }> {
   const ws = new WebSocket(url);
   const frames: ProtocolMessage[] = [];
   ws.on('message', (d) => frames.push(decodeFrame(new Uint8Array(d as Buffer), { maxFrameBytes: 1 << 24 }).message));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -100,12 +104,22 @@ describe('hostile and malformed frames', () => {
     const p = await rawPeer(t.server.url);
     p.ws.send(hello);
     await until(() => p.frames.find((f) => f.type === 'WELCOME'));
-    const change = { actor: actorId('someone-else'), seq: 1, startOp: 1, deps: {}, time: 0, ops: [{ action: 'set' as const, obj: 'root', key: 'k', value: 1, pred: [] }] };
+    const change = {
+      actor: actorId('someone-else'),
+      seq: 1,
+      startOp: 1,
+      deps: {},
+      time: 0,
+      ops: [{ action: 'set' as const, obj: 'root', key: 'k', value: 1, pred: [] }],
+    };
     p.ws.send(encodeFrame({ type: 'CHANGES', doc: 'd1', changes: [change] }));
     p.ws.send(encodeFrame({ type: 'SUBSCRIBE', doc: 'd1', clock: {} }));
     p.ws.send(encodeFrame({ type: 'CHANGES', doc: 'd1', changes: [change] }));
     await until(() => (errorsOf(p.frames).length >= 2 ? true : undefined));
-    assert.deepEqual(errorsOf(p.frames).map((e) => e.code), ['SP_ERR_PROTOCOL_STATE', 'SP_ERR_FORBIDDEN']);
+    assert.deepEqual(
+      errorsOf(p.frames).map((e) => e.code),
+      ['SP_ERR_PROTOCOL_STATE', 'SP_ERR_FORBIDDEN'],
+    );
     // Structurally invalid for the document: set into an object that does not exist.
     const bad = { ...change, actor: actorId('fuzzer'), ops: [{ action: 'set' as const, obj: '5@nobody', key: 'k', value: 1, pred: [] }] };
     p.ws.send(encodeFrame({ type: 'CHANGES', doc: 'd1', changes: [bad] }));
@@ -115,40 +129,59 @@ describe('hostile and malformed frames', () => {
     p.ws.close();
   });
 
-  test('thousands of random and mutated frames: only coded errors, the server stays up and serves others', { timeout: 60_000 }, async () => {
-    const p = await rawPeer(t.server.url);
-    p.ws.send(hello);
-    await until(() => p.frames.find((f) => f.type === 'WELCOME'));
-    const valid = [
-      encodeFrame({ type: 'SUBSCRIBE', doc: 'fz', clock: { a: 3 } }),
-      encodeFrame({ type: 'CHANGES', doc: 'fz', changes: [{ actor: actorId('fuzzer'), seq: 1, startOp: 1, deps: {}, time: 1, ops: [{ action: 'ins', obj: 'root', after: '_head', values: ['x'] }] }] }),
-      encodeFrame({ type: 'PING', nonce: 1 }),
-    ];
-    const frames = fc.sample(
-      fc.oneof(
-        fc.uint8Array({ maxLength: 64 }),
-        fc.tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 })).map(([v, flips]) => {
-          const b = Uint8Array.from(v);
-          for (const [i, x] of flips) b[i % b.length] = x;
-          return b;
+  test(
+    'thousands of random and mutated frames: only coded errors, the server stays up and serves others',
+    { timeout: 60_000 },
+    async () => {
+      const p = await rawPeer(t.server.url);
+      p.ws.send(hello);
+      await until(() => p.frames.find((f) => f.type === 'WELCOME'));
+      const valid = [
+        encodeFrame({ type: 'SUBSCRIBE', doc: 'fz', clock: { a: 3 } }),
+        encodeFrame({
+          type: 'CHANGES',
+          doc: 'fz',
+          changes: [
+            {
+              actor: actorId('fuzzer'),
+              seq: 1,
+              startOp: 1,
+              deps: {},
+              time: 1,
+              ops: [{ action: 'ins', obj: 'root', after: '_head', values: ['x'] }],
+            },
+          ],
         }),
-        fc.tuple(fc.constantFrom(...valid), fc.nat()).map(([v, n]) => v.slice(0, n % v.length)),
-      ),
-      { numRuns: 3000, seed: 20261125 },
-    );
-    for (const f of frames) p.ws.send(f);
-    p.ws.send(encodeFrame({ type: 'PING', nonce: 424242 }));
-    await until(() => p.frames.find((f) => f.type === 'PONG' && f.nonce === 424242), 30_000);
-    const codes = new Set(errorsOf(p.frames).map((e) => e.code));
-    for (const c of codes) assert.match(c, /^SP_ERR_[A-Z_]+$/);
-    assert.ok(!codes.has('SP_ERR_INTERNAL'), `no internal errors, got ${[...codes].join(', ')}`);
-    // Another client is served normally.
-    const c = t.client();
-    await c.connect();
-    const d = c.open('after-fuzz');
-    await d.whenSynced();
-    d.change((tx) => tx.set('root', 'ok', true));
-    await d.whenAcked();
-    p.ws.close();
-  });
+        encodeFrame({ type: 'PING', nonce: 1 }),
+      ];
+      const frames = fc.sample(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 64 }),
+          fc
+            .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }))
+            .map(([v, flips]) => {
+              const b = Uint8Array.from(v);
+              for (const [i, x] of flips) b[i % b.length] = x;
+              return b;
+            }),
+          fc.tuple(fc.constantFrom(...valid), fc.nat()).map(([v, n]) => v.slice(0, n % v.length)),
+        ),
+        { numRuns: 3000, seed: 20261125 },
+      );
+      for (const f of frames) p.ws.send(f);
+      p.ws.send(encodeFrame({ type: 'PING', nonce: 424242 }));
+      await until(() => p.frames.find((f) => f.type === 'PONG' && f.nonce === 424242), 30_000);
+      const codes = new Set(errorsOf(p.frames).map((e) => e.code));
+      for (const c of codes) assert.match(c, /^SP_ERR_[A-Z_]+$/);
+      assert.ok(!codes.has('SP_ERR_INTERNAL'), `no internal errors, got ${[...codes].join(', ')}`);
+      // Another client is served normally.
+      const c = t.client();
+      await c.connect();
+      const d = c.open('after-fuzz');
+      await d.whenSynced();
+      d.change((tx) => tx.set('root', 'ok', true));
+      await d.whenAcked();
+      p.ws.close();
+    },
+  );
 });

@@ -68,11 +68,19 @@ describe('sync server and client over real WebSockets and SQLite', () => {
     da.change((tx) => tx.set('root', 'title', 'Alpha'));
     db.change((tx) => tx.set('root', 'title', 'Beta'));
     await Promise.all([da.whenAcked(), db.whenAcked()]);
-    await waitFor(() => da.crdt.getConflicts('root', 'title').length === 2 && db.crdt.getConflicts('root', 'title').length === 2, 5000, 'siblings');
-    const values = (d: typeof da): unknown[] => d.crdt.getConflicts('root', 'title').map((s) => (s.value.kind === 'scalar' ? s.value.value : null));
+    await waitFor(
+      () => da.crdt.getConflicts('root', 'title').length === 2 && db.crdt.getConflicts('root', 'title').length === 2,
+      5000,
+      'siblings',
+    );
+    const values = (d: typeof da): unknown[] =>
+      d.crdt.getConflicts('root', 'title').map((s) => (s.value.kind === 'scalar' ? s.value.value : null));
     assert.deepEqual(values(da).sort(), ['Alpha', 'Beta']);
     assert.deepEqual(values(da), values(db));
-    assert.ok(conflictsSeen.some((c) => c.key === 'title' && c.siblings.length === 2), 'an applied-phase stage saw the conflict');
+    assert.ok(
+      conflictsSeen.some((c) => c.key === 'title' && c.siblings.length === 2),
+      'an applied-phase stage saw the conflict',
+    );
     da.change((tx) => tx.set('root', 'title', 'Alpha Beta'));
     await da.whenAcked();
     await waitFor(() => db.crdt.getConflicts('root', 'title').length === 1, 5000, 'resolution');

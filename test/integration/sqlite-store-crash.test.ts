@@ -29,7 +29,9 @@ interface Round {
 /** Runs the fixture until it has acknowledged something, waits a random while, then SIGKILLs it. */
 function runAndKill(path: string, seed: number, durability: 'process' | 'power'): Promise<Round> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, String(seed), durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, path, String(seed), durability], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     let killedAfterMs = -1;
@@ -88,13 +90,18 @@ test('every change acknowledged before a kill -9 is in the store, which reopens 
           stored.add(`${c.actor} ${c.seq}`);
           maxSeq.set(c.actor, Math.max(maxSeq.get(c.actor) ?? 0, c.seq));
           const op = c.ops[0];
-          assert.ok(op?.action === 'set' && op.value === expectedValue(doc, c.actor, c.seq), `torn change ${doc} ${c.actor} ${c.seq}; ${context}`);
+          assert.ok(
+            op?.action === 'set' && op.value === expectedValue(doc, c.actor, c.seq),
+            `torn change ${doc} ${c.actor} ${c.seq}; ${context}`,
+          );
         }
         for (const id of expected) assert.ok(stored.has(id), `acknowledged change ${doc} ${id} is missing; ${context}`);
         // Batches commit whole: each actor's seqs are 1..max without gaps.
-        for (const [actor, max] of maxSeq) assert.equal(changes.filter((c) => c.actor === actor).length, max, `gap in ${doc} ${actor}; ${context}`);
+        for (const [actor, max] of maxSeq)
+          assert.equal(changes.filter((c) => c.actor === actor).length, max, `gap in ${doc} ${actor}; ${context}`);
         const snap = snaps.get(doc);
-        if (snap !== undefined) assert.ok((store.latestSnapshot(docId(doc))?.changeCount ?? -1) >= snap, `acknowledged snapshot of ${doc} lost; ${context}`);
+        if (snap !== undefined)
+          assert.ok((store.latestSnapshot(docId(doc))?.changeCount ?? -1) >= snap, `acknowledged snapshot of ${doc} lost; ${context}`);
       }
       const storedHolds = new Set(store.listHolds().map((h) => h.id));
       for (const id of holds) assert.ok(storedHolds.has(id), `acknowledged hold ${id} is missing; ${context}`);

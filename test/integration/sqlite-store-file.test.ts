@@ -49,7 +49,17 @@ describe('SqliteDocStore on a file', () => {
     const first = SqliteDocStore.open({ path, codec: jsonCodec });
     first.appendChanges(D, [change('a', 1), change('b', 1)]);
     first.saveSnapshot(D, { clock: { a: 1 }, state: new Uint8Array([7]), changeCount: 1, createdAt: 5 });
-    const envelope = { id: 'm', phase: 'inbound', kind: 'changes', doc: D, peer: peerId('p'), payload: new Uint8Array([1, 2]), bytes: 2, receivedAt: 0, annotations: {} } as const;
+    const envelope = {
+      id: 'm',
+      phase: 'inbound',
+      kind: 'changes',
+      doc: D,
+      peer: peerId('p'),
+      payload: new Uint8Array([1, 2]),
+      bytes: 2,
+      receivedAt: 0,
+      annotations: {},
+    } as const;
     first.put({ id: 'h', stage: 'anomaly', code: 'SP_ERR_HELD', reason: 'r', envelope, heldAt: 9 });
     first.close();
 
@@ -83,6 +93,7 @@ describe('SqliteDocStore on a file', () => {
 
   test('durability maps to synchronous=NORMAL (process) and FULL (power)', () => {
     const seen: string[] = [];
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored below and called with an explicit `this`
     const original = Database.prototype.pragma;
     Database.prototype.pragma = function (this: Database.Database, source: string, options?: Database.PragmaOptions) {
       if (source.startsWith('synchronous')) seen.push(source);
@@ -100,15 +111,23 @@ describe('SqliteDocStore on a file', () => {
   test('a file of garbage is SP_ERR_STORE_CORRUPT, not a crash', () => {
     const path = freshPath();
     writeFileSync(path, Buffer.alloc(8192, 'this is not a database '));
-    expectError(() => SqliteDocStore.open({ path, codec: jsonCodec }), 'SP_ERR_STORE_CORRUPT', (err) => assert.ok(err.cause instanceof Error));
+    expectError(
+      () => SqliteDocStore.open({ path, codec: jsonCodec }),
+      'SP_ERR_STORE_CORRUPT',
+      (err) => assert.ok(err.cause instanceof Error),
+    );
   });
 
   test('a SQLite database that is not a syncpilot store is SP_ERR_STORE_CORRUPT', () => {
     const path = freshPath();
     const other = new Database(path);
-    other.exec('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES (\'ann\')');
+    other.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann')");
     other.close();
-    expectError(() => SqliteDocStore.open({ path, codec: jsonCodec }), 'SP_ERR_STORE_CORRUPT', (err) => assert.match(err.message, /not a syncpilot store/));
+    expectError(
+      () => SqliteDocStore.open({ path, codec: jsonCodec }),
+      'SP_ERR_STORE_CORRUPT',
+      (err) => assert.match(err.message, /not a syncpilot store/),
+    );
     const versioned = freshPath();
     const tagged = new Database(versioned);
     tagged.exec('CREATE TABLE things (x)');
@@ -120,7 +139,11 @@ describe('SqliteDocStore on a file', () => {
   test('damaged pages are found by the integrity check on open', () => {
     const path = freshPath();
     const store = SqliteDocStore.open({ path, codec: jsonCodec });
-    for (let b = 0; b < 20; b++) store.appendChanges(D, Array.from({ length: 100 }, (_, i) => change(`actor-${i % 7}`, b * 100 + i + 1, 'x'.repeat(40))));
+    for (let b = 0; b < 20; b++)
+      store.appendChanges(
+        D,
+        Array.from({ length: 100 }, (_, i) => change(`actor-${i % 7}`, b * 100 + i + 1, 'x'.repeat(40))),
+      );
     store.close();
     const pageSize = 4096;
     assert.ok(statSync(path).size > 40 * pageSize, 'the store should span many pages');
@@ -136,7 +159,11 @@ describe('SqliteDocStore on a file', () => {
     const raw = new Database(path);
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
-    expectError(() => SqliteDocStore.open({ path, codec: jsonCodec }), 'SP_ERR_STORE', (err) => assert.match(err.message, /newer/));
+    expectError(
+      () => SqliteDocStore.open({ path, codec: jsonCodec }),
+      'SP_ERR_STORE',
+      (err) => assert.match(err.message, /newer/),
+    );
   });
 
   test('a missing directory is SP_ERR_STORE', () => {
@@ -174,7 +201,11 @@ describe('SqliteDocStore on a file', () => {
     const raw = new Database(path);
     raw.exec(`CREATE TRIGGER fail_666 BEFORE INSERT ON changes WHEN NEW.seq = 666 BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
     const X = docId('x');
-    expectError(() => store.appendChanges(X, [change('fresh', 1), change('fresh', 666)]), 'SP_ERR_STORE', (err) => assert.equal(err.retryable, false));
+    expectError(
+      () => store.appendChanges(X, [change('fresh', 1), change('fresh', 666)]),
+      'SP_ERR_STORE',
+      (err) => assert.equal(err.retryable, false),
+    );
     assert.equal(store.changeCount(X), 0);
     assert.deepEqual(store.listDocs(), [docId('other')]);
     // New rows reuse the ids the rolled-back transaction had taken; a poisoned cache would point elsewhere.
@@ -212,7 +243,10 @@ describe('SqliteDocStore on a file', () => {
       expected.push(c);
     }
     assert.deepEqual(one.loadChanges(D), expected);
-    assert.deepEqual(two.loadChanges(D, { odd: 5 }), expected.filter((c) => c.actor === 'even' || c.seq > 5));
+    assert.deepEqual(
+      two.loadChanges(D, { odd: 5 }),
+      expected.filter((c) => c.actor === 'even' || c.seq > 5),
+    );
     assert.equal(two.changeCount(D), 20);
     one.close();
     two.close();

@@ -13,6 +13,9 @@ const jsonCodec: ChangeCodec = {
 
 runDocStoreConformance('sqlite (file)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'syncpilot-store-'));
-  return { store: SqliteDocStore.open({ path: join(dir, 'store.db'), codec: jsonCodec }), teardown: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    store: SqliteDocStore.open({ path: join(dir, 'store.db'), codec: jsonCodec }),
+    teardown: () => rmSync(dir, { recursive: true, force: true }),
+  };
 });
 runDocStoreConformance('sqlite (:memory:)', () => ({ store: SqliteDocStore.open({ path: ':memory:', codec: jsonCodec }) }));

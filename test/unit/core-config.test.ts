@@ -14,7 +14,15 @@ test('defaults come from the schema', () => {
 test('invalid config lists every problem with SP_ERR_CONFIG_INVALID; unknown keys are refused', () => {
   assert.throws(
     () => parseServerConfig({ port: -1, maxFrameBytes: 'big', bogus: 1 }),
-    (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID' && /port/.test(e.message) && /maxFrameBytes/.test(e.message) && /bogus/.test(e.message),
+    (e: unknown) =>
+      e instanceof SyncPilotError &&
+      e.code === 'SP_ERR_CONFIG_INVALID' &&
+      /port/.test(e.message) &&
+      /maxFrameBytes/.test(e.message) &&
+      /bogus/.test(e.message),
   );
-  assert.throws(() => parseServerConfig({ auth: { mode: 'jwt', secret: 'short' } }), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID');
+  assert.throws(
+    () => parseServerConfig({ auth: { mode: 'jwt', secret: 'short' } }),
+    (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID',
+  );
 });

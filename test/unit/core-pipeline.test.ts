@@ -40,12 +40,19 @@ describe('Pipeline', () => {
 
   test('continue may replace the message and add replies; later stages see the replacement', () => {
     let seenByB: unknown;
-    const a = stage('a', 1, (m) => ({ type: 'continue', message: { ...m, annotations: { tag: 1 } }, replies: [{ kind: 'hint', data: 1 }] }));
+    const a = stage('a', 1, (m) => ({
+      type: 'continue',
+      message: { ...m, annotations: { tag: 1 } },
+      replies: [{ kind: 'hint', data: 1 }],
+    }));
     const b = stage('b', 2, (m) => ((seenByB = m.annotations['tag']), { type: 'continue', replies: [{ kind: 'hint', data: 2 }] }));
     const r = new Pipeline([a, b]).run(envelope());
     assert.ok(!(r instanceof Promise) && r.type === 'continue');
     assert.equal(seenByB, 1);
-    assert.deepEqual(r.replies.map((x) => x.data), [1, 2]);
+    assert.deepEqual(
+      r.replies.map((x) => x.data),
+      [1, 2],
+    );
   });
 
   test('reject stops the pipeline; later stages never run', () => {
@@ -62,7 +69,11 @@ describe('Pipeline', () => {
 
   test('an optimizing stage that throws fails open: the message passes unchanged and is counted', () => {
     const m = envelope();
-    const p = new Pipeline([stage('boom', 1, () => { throw new Error('bug'); })]);
+    const p = new Pipeline([
+      stage('boom', 1, () => {
+        throw new Error('bug');
+      }),
+    ]);
     const r = p.run(m);
     assert.ok(!(r instanceof Promise) && r.type === 'continue');
     assert.equal(r.message, m);
@@ -72,7 +83,19 @@ describe('Pipeline', () => {
   test('a protecting stage that throws fails safe: the message is held durably and the peer told why', () => {
     const { holds, held } = memoryHolds();
     const m = envelope();
-    const p = new Pipeline([stage('guard', 1, () => { throw new Error('model crashed'); }, { kind: 'protecting' })], { holds });
+    const p = new Pipeline(
+      [
+        stage(
+          'guard',
+          1,
+          () => {
+            throw new Error('model crashed');
+          },
+          { kind: 'protecting' },
+        ),
+      ],
+      { holds },
+    );
     const r = p.run(m);
     assert.ok(!(r instanceof Promise) && r.type === 'hold');
     assert.equal(r.code, 'SP_ERR_STAGE_FAILED');
@@ -82,22 +105,43 @@ describe('Pipeline', () => {
   });
 
   test('without a hold store a failing protecting stage rejects (the sender keeps the data)', () => {
-    const p = new Pipeline([stage('guard', 1, () => { throw new Error('x'); }, { kind: 'protecting' })]);
+    const p = new Pipeline([
+      stage(
+        'guard',
+        1,
+        () => {
+          throw new Error('x');
+        },
+        { kind: 'protecting' },
+      ),
+    ]);
     const r = p.run(envelope());
     assert.ok(!(r instanceof Promise) && r.type === 'reject');
   });
 
   test('a failing hold store propagates, so the caller does not acknowledge', () => {
-    const p = new Pipeline([stage('guard', 1, () => ({ type: 'hold', code: 'SP_ERR_HELD', reason: 'suspicious' }), { kind: 'protecting' })], {
-      holds: { put: () => { throw new SyncPilotError('SP_ERR_STORE', 'disk full'); } },
-    });
-    assert.throws(() => p.run(envelope()), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_STORE');
+    const p = new Pipeline(
+      [stage('guard', 1, () => ({ type: 'hold', code: 'SP_ERR_HELD', reason: 'suspicious' }), { kind: 'protecting' })],
+      {
+        holds: {
+          put: () => {
+            throw new SyncPilotError('SP_ERR_STORE', 'disk full');
+          },
+        },
+      },
+    );
+    assert.throws(
+      () => p.run(envelope()),
+      (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_STORE',
+    );
   });
 
   test('a sync optimizing stage over budget is ignored (fail open); a protecting one still decides', () => {
     let now = 0;
     const clock = { now: () => 0, monotonic: () => now };
-    const slowAnnotate = stage('slow', 1, (m) => ((now += 10), { type: 'continue', message: { ...m, annotations: { late: true } } }), { budgetMs: 1 });
+    const slowAnnotate = stage('slow', 1, (m) => ((now += 10), { type: 'continue', message: { ...m, annotations: { late: true } } }), {
+      budgetMs: 1,
+    });
     const p = new Pipeline([slowAnnotate], { clock });
     const m = envelope();
     const r = p.run(m);
@@ -105,7 +149,10 @@ describe('Pipeline', () => {
     assert.equal(r.message, m);
     assert.equal(p.stats().get('slow')?.overBudget, 1);
 
-    const slowGuard = stage('guard', 1, () => ((now += 10), { type: 'reject', code: 'SP_ERR_FORBIDDEN', reason: 'no' }), { budgetMs: 1, kind: 'protecting' });
+    const slowGuard = stage('guard', 1, () => ((now += 10), { type: 'reject', code: 'SP_ERR_FORBIDDEN', reason: 'no' }), {
+      budgetMs: 1,
+      kind: 'protecting',
+    });
     const r2 = new Pipeline([slowGuard], { clock }).run(envelope());
     assert.ok(!(r2 instanceof Promise) && r2.type === 'reject');
   });
@@ -113,11 +160,19 @@ describe('Pipeline', () => {
   test('async stages: timeout aborts the signal; optimizing passes, protecting holds', async () => {
     let aborted = false;
     const hang = (kind: 'optimizing' | 'protecting'): Stage =>
-      stage('hang', 1, (_m, ctx) => new Promise<StageResult>((resolve) => ctx.signal.addEventListener('abort', () => ((aborted = true), resolve({ type: 'continue' })))), {
-        mode: 'async',
-        budgetMs: 20,
-        kind,
-      });
+      stage(
+        'hang',
+        1,
+        (_m, ctx) =>
+          new Promise<StageResult>((resolve) =>
+            ctx.signal.addEventListener('abort', () => ((aborted = true), resolve({ type: 'continue' }))),
+          ),
+        {
+          mode: 'async',
+          budgetMs: 20,
+          kind,
+        },
+      );
     const m = envelope();
     const r = await new Pipeline([hang('optimizing')]).run(m);
     assert.equal(r.type, 'continue');
@@ -143,7 +198,9 @@ describe('Pipeline', () => {
   });
 
   test('a sync stage returning a promise is a failure, not a silent await', () => {
-    const p = new Pipeline([stage('oops', 1, () => Promise.resolve<StageResult>({ type: 'reject', code: 'SP_ERR_FORBIDDEN', reason: '' }))]);
+    const p = new Pipeline([
+      stage('oops', 1, () => Promise.resolve<StageResult>({ type: 'reject', code: 'SP_ERR_FORBIDDEN', reason: '' })),
+    ]);
     const r = p.run(envelope());
     assert.ok(!(r instanceof Promise) && r.type === 'continue');
     assert.equal(p.stats().get('oops')?.errors, 1);
@@ -151,7 +208,10 @@ describe('Pipeline', () => {
 
   test('duplicate stage names are a config error', () => {
     const s = stage('same', 1, () => ({ type: 'continue' }));
-    assert.throws(() => new Pipeline([s, { ...s }]), (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID');
+    assert.throws(
+      () => new Pipeline([s, { ...s }]),
+      (e: unknown) => e instanceof SyncPilotError && e.code === 'SP_ERR_CONFIG_INVALID',
+    );
   });
 
   test('property: optimizing stages never change the outcome type, whatever they throw', () => {
@@ -161,7 +221,9 @@ describe('Pipeline', () => {
         const stages = kinds.map((k, i) =>
           stage(`s${i}`, i, (msg) => {
             if (k === 'throw') throw new Error('x');
-            return k === 'annotate' ? { type: 'continue', message: { ...msg, annotations: { ...msg.annotations, [`s${i}`]: true } } } : { type: 'continue' };
+            return k === 'annotate'
+              ? { type: 'continue', message: { ...msg, annotations: { ...msg.annotations, [`s${i}`]: true } } }
+              : { type: 'continue' };
           }),
         );
         const r = new Pipeline(stages).run(m);

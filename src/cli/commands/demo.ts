@@ -52,7 +52,8 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   const { workload, source, kind } = await pickWorkload(flags.trace, note);
   const agents = workload.agents.length;
   const clients = intFlag(flags.clients, 'clients', Math.max(4, agents * 2));
-  if (clients < agents) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `--clients must be at least ${agents}: the trace has ${agents} concurrent users`);
+  if (clients < agents)
+    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `--clients must be at least ${agents}: the trace has ${agents} concurrent users`);
 
   const tempDir = flags['data-dir'] === undefined ? mkdtempSync(join(tmpdir(), 'syncpilot-demo-')) : undefined;
   const dataDir = flags['data-dir'] ?? tempDir;
@@ -82,7 +83,12 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       docs: result.docs,
       writers: result.writers,
       readers: result.readers,
-      latencyMs: { p50: round(result.latencyMs.p50), p99: round(result.latencyMs.p99), max: round(result.latencyMs.max), samples: result.latencyMs.samples },
+      latencyMs: {
+        p50: round(result.latencyMs.p50),
+        p99: round(result.latencyMs.p99),
+        max: round(result.latencyMs.max),
+        samples: result.latencyMs.samples,
+      },
       opsPerSec: Math.round(result.opsPerSec),
       elapsedMs: Math.round(result.elapsedMs),
       bytes: { sent: result.bytesSent, received: result.bytesReceived },
@@ -99,7 +105,10 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   }
 }
 
-async function pickWorkload(trace: string | undefined, note: (l: string) => void): Promise<{ workload: ConvertedTrace; source: string; kind: string }> {
+async function pickWorkload(
+  trace: string | undefined,
+  note: (l: string) => void,
+): Promise<{ workload: ConvertedTrace; source: string; kind: string }> {
   let path = trace;
   if (path === undefined) {
     const candidate = join(defaultTracesDir(), DEFAULT_TRACE);
@@ -107,7 +116,11 @@ async function pickWorkload(trace: string | undefined, note: (l: string) => void
     else note(`syncpilot demo: no traces at ${defaultTracesDir()} (set SYNCPILOT_DATA_DIR); using a built-in synthetic workload`);
   }
   if (path === undefined) {
-    return { workload: syntheticWorkload({ agents: 3, changesPerAgent: 2000, seed: 42 }), source: 'synthetic (3 users × 2,000 edits, seed 42)', kind: 'synthetic' };
+    return {
+      workload: syntheticWorkload({ agents: 3, changesPerAgent: 2000, seed: 42 }),
+      source: 'synthetic (3 users × 2,000 edits, seed 42)',
+      kind: 'synthetic',
+    };
   }
   const loaded = await loadTrace(path);
   return { workload: convertTrace(loaded), source: basename(path), kind: loaded.kind };

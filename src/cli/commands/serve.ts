@@ -36,7 +36,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     try {
       fileConfig = JSON.parse(readFileSync(flags.config, 'utf8')) as Record<string, unknown>;
     } catch (err) {
-      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `cannot read --config ${flags.config}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new SyncPilotError(
+        'SP_ERR_CONFIG_INVALID',
+        `cannot read --config ${flags.config}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
   const env = process.env;
@@ -44,7 +47,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const portValue = flags.port ?? env.SYNCPILOT_PORT;
   const config = parseServerConfig({
     ...fileConfig,
-    ...(flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR ? { dataDir: flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR } : {}),
+    ...((flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR) ? { dataDir: flags['data-dir'] ?? env.SYNCPILOT_DATA_DIR } : {}),
     ...(flags.host === undefined ? {} : { host: flags.host }),
     ...(portValue === undefined ? {} : { port: intFlag(portValue, 'port', 4455, 0) }),
     ...(secret === undefined ? {} : { auth: { mode: 'jwt', secret } }),
@@ -52,7 +55,8 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const logger = createLogger(config.logLevel);
   const stack = await startEmbeddedStack(config, logger);
   logger.info('syncpilot serving', { url: stack.server.url, dataDir: config.dataDir, auth: config.auth.mode });
-  if (config.auth.mode === 'none') logger.warn('authentication is off: every peer may read and write every document (set --jwt-secret for production)');
+  if (config.auth.mode === 'none')
+    logger.warn('authentication is off: every peer may read and write every document (set --jwt-secret for production)');
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);

@@ -208,7 +208,12 @@ export async function replayWorkload(options: ReplayOptions): Promise<ReplayResu
 }
 
 /** Waits until every replica has every change the server has and all local changes are acknowledged. */
-async function settle(replicas: readonly { docId: string; doc: ClientDoc }[], server: SyncServer, timeoutMs: number, problems: string[]): Promise<void> {
+async function settle(
+  replicas: readonly { docId: string; doc: ClientDoc }[],
+  server: SyncServer,
+  timeoutMs: number,
+  problems: string[],
+): Promise<void> {
   const until = performance.now() + timeoutMs;
   for (;;) {
     let behind = 0;

@@ -63,7 +63,8 @@ export class ClientDoc extends Emitter<ClientDocEvents> {
   submit(changes: readonly Change[]): void {
     if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', `document ${this.id} was closed`);
     for (const c of changes) {
-      if (c.actor !== this.crdt.actor) throw new SyncPilotError('SP_ERR_CHANGE_INVALID', `change by ${c.actor} submitted through actor ${this.crdt.actor}`);
+      if (c.actor !== this.crdt.actor)
+        throw new SyncPilotError('SP_ERR_CHANGE_INVALID', `change by ${c.actor} submitted through actor ${this.crdt.actor}`);
     }
     const fresh = changes.filter((c) => !this.crdt.hasChange(c.actor, c.seq) && c.seq > (this.#pending.at(-1)?.seq ?? this.#acked));
     if (fresh.length === 0) return;

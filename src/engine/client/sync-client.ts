@@ -51,7 +51,12 @@ export type SyncClientEvents = {
 const OPEN = 1;
 const MAX_INBOUND_FRAME = 256 * 1024 * 1024;
 /** Codes after which resending the same changes cannot succeed until something changes on the server side. */
-const FINAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SP_ERR_FORBIDDEN', 'SP_ERR_CHANGE_INVALID', 'SP_ERR_HELD', 'SP_ERR_UNAUTHENTICATED']);
+const FINAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SP_ERR_FORBIDDEN',
+  'SP_ERR_CHANGE_INVALID',
+  'SP_ERR_HELD',
+  'SP_ERR_UNAUTHENTICATED',
+]);
 
 /**
  * The reference engine's client, for Node and browsers. Open documents with `open(id)`; local
@@ -80,7 +85,11 @@ export class SyncClient extends Emitter<SyncClientEvents> implements DocTranspor
     this.actor = actorId(actor);
     this.#o = options;
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (WS === undefined) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'no WebSocket implementation: pass options.WebSocket (in Node 20: `import { WebSocket } from "ws"`)');
+    if (WS === undefined)
+      throw new SyncPilotError(
+        'SP_ERR_CONFIG_INVALID',
+        'no WebSocket implementation: pass options.WebSocket (in Node 20: `import { WebSocket } from "ws"`)',
+      );
     this.#WS = WS;
   }
 
@@ -185,7 +194,8 @@ export class SyncClient extends Emitter<SyncClientEvents> implements DocTranspor
   #onMessage(ws: WebSocketLike, data: unknown): void {
     if (this.#ws !== ws) return;
     const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : undefined;
-    if (bytes === undefined) return this.#emitError(new SyncPilotError('SP_ERR_FRAME_MALFORMED', 'server sent a non-binary frame'), undefined);
+    if (bytes === undefined)
+      return this.#emitError(new SyncPilotError('SP_ERR_FRAME_MALFORMED', 'server sent a non-binary frame'), undefined);
     this.bytesReceived += bytes.byteLength;
     let m: ProtocolMessage;
     try {

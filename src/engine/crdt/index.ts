@@ -6,4 +6,5 @@ export { compareOpIds, compareOpIdStrs, formatOpId, isOpId, parseOpId, type OpId
 export { vvCompare, vvCovers, vvGet, vvMerge, type VvOrder } from './version-vector.ts';
 export { checkChangeShape } from './change-shape.ts';
 export { decodeChange, encodeChange } from './change-codec.ts';
+export { DecodeError } from './binary.ts';
 export * from './types.ts';

@@ -248,7 +248,7 @@ export class Sequence {
   private touch(chunk: Chunk): void {
     this.textCache = undefined;
     this.tail = null;
-    void chunk;
+    if (chunk !== this.finger) this.finger = null;
   }
 
   private insertAt(chunk: Chunk, i: number, ctr: number, actor: string, values: readonly Scalar[]): void {

@@ -71,12 +71,21 @@ export class Outbox {
       }
       markSent(sub.sent, missing);
       const encode = (changes: readonly Change[]): Uint8Array =>
-        changes === applied ? (shared ??= encodeFrame({ type: 'CHANGES', doc: room.id, changes })) : encodeFrame({ type: 'CHANGES', doc: room.id, changes });
+        changes === applied
+          ? (shared ??= encodeFrame({ type: 'CHANGES', doc: room.id, changes }))
+          : encodeFrame({ type: 'CHANGES', doc: room.id, changes });
       this.#deliver(conn, room, missing, 'changes', origin, encode);
     }
   }
 
-  #deliver(conn: PeerConnection, room: Room, changes: readonly Change[], kind: 'changes' | 'sync', origin: PeerId | undefined, encode: (changes: readonly Change[]) => Uint8Array): void {
+  #deliver(
+    conn: PeerConnection,
+    room: Room,
+    changes: readonly Change[],
+    kind: 'changes' | 'sync',
+    origin: PeerId | undefined,
+    encode: (changes: readonly Change[]) => Uint8Array,
+  ): void {
     const pipeline = this.#o.pipeline;
     const tail = this.#tails.get(conn.peer);
     if (pipeline.isEmpty('outbound') && tail === undefined) {

@@ -10,7 +10,14 @@ import { Pipeline, type PipelineOutcome } from '../../core/pipeline.ts';
 import type { Authenticator, Principal, Stage } from '../../core/stage.ts';
 import { NullTelemetrySink, newEventId, type TelemetrySink } from '../../core/telemetry.ts';
 import { decodeFrame } from '../protocol/frame-codec.ts';
-import { CodecId, PROTOCOL_VERSIONS, type ChangesMessage, type CodecName, type HelloMessage, type SubscribeMessage } from '../protocol/messages.ts';
+import {
+  CodecId,
+  PROTOCOL_VERSIONS,
+  type ChangesMessage,
+  type CodecName,
+  type HelloMessage,
+  type SubscribeMessage,
+} from '../protocol/messages.ts';
 import type { DocStore } from '../store/types.ts';
 import { nextMessageId, type EngineEnvelope } from './envelope.ts';
 import { PeerConnection, type FrameHandler } from './peer-connection.ts';
@@ -115,14 +122,24 @@ export class SyncServer implements FrameHandler {
   }
 
   stats(): ServerStats {
-    return { connections: this.#conns.size, rooms: this.#rooms.size, framesIn: this.#framesIn, changesApplied: this.#changesApplied, errors: { ...this.#errors } };
+    return {
+      connections: this.#conns.size,
+      rooms: this.#rooms.size,
+      framesIn: this.#framesIn,
+      changesApplied: this.#changesApplied,
+      errors: { ...this.#errors },
+    };
   }
 
   /** The server's current state of a document (opening it if needed), e.g. for convergence checks. */
   room(doc: DocId): Room {
     let room = this.#rooms.get(doc);
     if (room === undefined) {
-      room = Room.open(doc, this.#store, { maxPending: this.#config.maxPendingChanges, snapshotEvery: this.#config.snapshotEvery, logger: this.#logger });
+      room = Room.open(doc, this.#store, {
+        maxPending: this.#config.maxPendingChanges,
+        snapshotEvery: this.#config.snapshotEvery,
+        logger: this.#logger,
+      });
       this.#rooms.set(doc, room);
     }
     return room;
@@ -216,10 +233,16 @@ export class SyncServer implements FrameHandler {
     this.#errors[code] = (this.#errors[code] ?? 0) + 1;
   }
 
-  #fail(conn: PeerConnection, err: unknown, extras: { doc?: string; rejected?: readonly { actor: string; seq: number }[] } = {}, fatal = false): void {
+  #fail(
+    conn: PeerConnection,
+    err: unknown,
+    extras: { doc?: string; rejected?: readonly { actor: string; seq: number }[] } = {},
+    fatal = false,
+  ): void {
     const e = toSyncPilotError(err);
     this.#count(e.code);
-    if (e.code === 'SP_ERR_INTERNAL' || e.code === 'SP_ERR_STORE') this.#logger.error('request failed', { peer: conn.peer, code: e.code, error: e.message });
+    if (e.code === 'SP_ERR_INTERNAL' || e.code === 'SP_ERR_STORE')
+      this.#logger.error('request failed', { peer: conn.peer, code: e.code, error: e.message });
     conn.sendError(e.code, e.message, extras, fatal);
   }
 
@@ -271,7 +294,12 @@ export class SyncServer implements FrameHandler {
   async #hello(conn: PeerConnection, m: HelloMessage): Promise<void> {
     const version = PROTOCOL_VERSIONS.find((v) => m.protocols.includes(v));
     if (version === undefined) {
-      this.#fail(conn, new SyncPilotError('SP_ERR_PROTOCOL_VERSION', `no common protocol version (server speaks ${PROTOCOL_VERSIONS.join(', ')})`), {}, true);
+      this.#fail(
+        conn,
+        new SyncPilotError('SP_ERR_PROTOCOL_VERSION', `no common protocol version (server speaks ${PROTOCOL_VERSIONS.join(', ')})`),
+        {},
+        true,
+      );
       return;
     }
     if (!isValidId(m.actor)) {
@@ -302,8 +330,25 @@ export class SyncServer implements FrameHandler {
     });
   }
 
-  #envelope(conn: PeerConnection, kind: EngineEnvelope['kind'], doc: DocId, payload: EngineEnvelope['payload'], bytes: number, annotations: Record<string, unknown> = {}): EngineEnvelope {
-    const base = { id: nextMessageId(), phase: 'inbound' as const, kind, doc, peer: conn.peer, payload, bytes, receivedAt: this.#clock.monotonic(), annotations };
+  #envelope(
+    conn: PeerConnection,
+    kind: EngineEnvelope['kind'],
+    doc: DocId,
+    payload: EngineEnvelope['payload'],
+    bytes: number,
+    annotations: Record<string, unknown> = {},
+  ): EngineEnvelope {
+    const base = {
+      id: nextMessageId(),
+      phase: 'inbound' as const,
+      kind,
+      doc,
+      peer: conn.peer,
+      payload,
+      bytes,
+      receivedAt: this.#clock.monotonic(),
+      annotations,
+    };
     return conn.principal === undefined ? base : { ...base, principal: conn.principal };
   }
 
@@ -329,7 +374,13 @@ export class SyncServer implements FrameHandler {
       conn.subscriptions.add(doc);
       this.#outbox.sync(conn, sub, room, this.#principalFor(conn));
       this.#replies(conn, doc, o.replies);
-      this.#telemetry.emit({ type: 'syncpilot.access.v1', id: newEventId(), time: this.#clock.now(), key: doc, data: { doc, peer: conn.peer, actor: conn.actor, subject: conn.principal?.subject, action: 'open' } });
+      this.#telemetry.emit({
+        type: 'syncpilot.access.v1',
+        id: newEventId(),
+        time: this.#clock.now(),
+        key: doc,
+        data: { doc, peer: conn.peer, actor: conn.actor, subject: conn.principal?.subject, action: 'open' },
+      });
     };
     if (outcome instanceof Promise) return outcome.then(finish);
     finish(outcome);
@@ -343,12 +394,19 @@ export class SyncServer implements FrameHandler {
     const doc = m.doc as DocId;
     const rejected = m.changes.map((c) => ({ actor: c.actor, seq: c.seq }));
     if (!conn.subscriptions.has(doc)) {
-      this.#fail(conn, new SyncPilotError('SP_ERR_PROTOCOL_STATE', 'SUBSCRIBE to a document before sending changes to it'), { doc, rejected });
+      this.#fail(conn, new SyncPilotError('SP_ERR_PROTOCOL_STATE', 'SUBSCRIBE to a document before sending changes to it'), {
+        doc,
+        rejected,
+      });
       return;
     }
     for (const c of m.changes) {
       if (c.actor !== conn.actor) {
-        this.#fail(conn, new SyncPilotError('SP_ERR_FORBIDDEN', `a peer may only send its own changes (actor ${conn.actor ?? '?'}), not ${c.actor}'s`), { doc, rejected });
+        this.#fail(
+          conn,
+          new SyncPilotError('SP_ERR_FORBIDDEN', `a peer may only send its own changes (actor ${conn.actor ?? '?'}), not ${c.actor}'s`),
+          { doc, rejected },
+        );
         return;
       }
     }
@@ -358,7 +416,12 @@ export class SyncServer implements FrameHandler {
     return this.#afterInbound(conn, doc, outcome, rejected);
   }
 
-  #afterInbound(conn: PeerConnection, doc: DocId, o: PipelineOutcome<EngineEnvelope>, rejected: readonly { actor: string; seq: number }[]): void | Promise<void> {
+  #afterInbound(
+    conn: PeerConnection,
+    doc: DocId,
+    o: PipelineOutcome<EngineEnvelope>,
+    rejected: readonly { actor: string; seq: number }[],
+  ): void | Promise<void> {
     if (o.type !== 'continue') return this.#refused(conn, doc, o, rejected);
     const room = this.#rooms.get(doc);
     if (room === undefined) return;
@@ -373,14 +436,24 @@ export class SyncServer implements FrameHandler {
     this.#changesApplied += result.applied.length;
     this.#ack(room, conn, result.applied);
     const origin = room.subscribers.get(conn.peer);
-    if (origin !== undefined) for (const c of o.message.payload) if ((origin.sent[c.actor] ?? 0) < c.seq && c.seq <= (room.clock()[c.actor] ?? 0)) origin.sent[c.actor] = c.seq;
+    if (origin !== undefined)
+      for (const c of o.message.payload)
+        if ((origin.sent[c.actor] ?? 0) < c.seq && c.seq <= (room.clock()[c.actor] ?? 0)) origin.sent[c.actor] = c.seq;
     this.#replies(conn, doc, o.replies);
     this.#telemetry.emit({
       type: 'syncpilot.sync-latency.v1',
       id: newEventId(),
       time: this.#clock.now(),
       key: doc,
-      data: { doc, peer: conn.peer, changes: o.message.payload.length, applied: result.applied.length, bytes: o.message.bytes, applyMicros, queuedMicros: (t0 - o.message.receivedAt) * 1000 },
+      data: {
+        doc,
+        peer: conn.peer,
+        changes: o.message.payload.length,
+        applied: result.applied.length,
+        bytes: o.message.bytes,
+        applyMicros,
+        queuedMicros: (t0 - o.message.receivedAt) * 1000,
+      },
     });
     if (result.applied.length === 0) return;
     const applied: EngineEnvelope = { ...o.message, phase: 'applied', outcome: result };
@@ -405,17 +478,27 @@ export class SyncServer implements FrameHandler {
     if (actors.size === 0) return;
     for (const sub of room.subscribers.values()) {
       const peer = this.#conns.get(sub.peer);
-      if (peer?.actor !== undefined && actors.has(peer.actor)) peer.send({ type: 'ACK', doc: room.id, actor: peer.actor, seq: clock[peer.actor] ?? 0 });
+      if (peer?.actor !== undefined && actors.has(peer.actor))
+        peer.send({ type: 'ACK', doc: room.id, actor: peer.actor, seq: clock[peer.actor] ?? 0 });
     }
   }
 
-  #refused(conn: PeerConnection, doc: DocId, o: Exclude<PipelineOutcome<EngineEnvelope>, { type: 'continue' }>, rejected: readonly { actor: string; seq: number }[]): void {
+  #refused(
+    conn: PeerConnection,
+    doc: DocId,
+    o: Exclude<PipelineOutcome<EngineEnvelope>, { type: 'continue' }>,
+    rejected: readonly { actor: string; seq: number }[],
+  ): void {
     switch (o.type) {
       case 'reject':
         this.#fail(conn, new SyncPilotError(o.code, `${o.stage}: ${o.reason}`), { doc, rejected });
         return;
       case 'hold':
-        this.#fail(conn, new SyncPilotError('SP_ERR_HELD', `${o.stage} held the message for review (${o.code}: ${o.reason}); hold id ${o.holdId}`), { doc, rejected });
+        this.#fail(
+          conn,
+          new SyncPilotError('SP_ERR_HELD', `${o.stage} held the message for review (${o.code}: ${o.reason}); hold id ${o.holdId}`),
+          { doc, rejected },
+        );
         return;
       case 'reply':
         this.#replies(conn, doc, o.replies);

@@ -15,7 +15,10 @@ export function checkChanges(changes: readonly Change[]): void {
   for (const change of changes) {
     const actor: unknown = change.actor;
     if (typeof actor !== 'string' || actor.length === 0 || !Number.isSafeInteger(change.seq) || change.seq < 1) {
-      throw new SyncPilotError('SP_ERR_CHANGE_INVALID', `change has an invalid identity (actor ${JSON.stringify(actor)}, seq ${String(change.seq)})`);
+      throw new SyncPilotError(
+        'SP_ERR_CHANGE_INVALID',
+        `change has an invalid identity (actor ${JSON.stringify(actor)}, seq ${String(change.seq)})`,
+      );
     }
   }
 }
@@ -23,8 +26,16 @@ export function checkChanges(changes: readonly Change[]): void {
 /** @throws SyncPilotError `SP_ERR_STORE` for a snapshot that could not be stored faithfully. */
 export function checkSnapshot(snapshot: Snapshot): void {
   const clockOk =
-    typeof snapshot.clock === 'object' && snapshot.clock !== null && Object.values(snapshot.clock).every((v) => Number.isSafeInteger(v) && v >= 0);
-  if (!clockOk || !(snapshot.state instanceof Uint8Array) || !Number.isSafeInteger(snapshot.changeCount) || snapshot.changeCount < 0 || !Number.isFinite(snapshot.createdAt)) {
+    typeof snapshot.clock === 'object' &&
+    snapshot.clock !== null &&
+    Object.values(snapshot.clock).every((v) => Number.isSafeInteger(v) && v >= 0);
+  if (
+    !clockOk ||
+    !(snapshot.state instanceof Uint8Array) ||
+    !Number.isSafeInteger(snapshot.changeCount) ||
+    snapshot.changeCount < 0 ||
+    !Number.isFinite(snapshot.createdAt)
+  ) {
     throw new SyncPilotError('SP_ERR_STORE', 'snapshot is malformed (clock, state, changeCount or createdAt)');
   }
 }

@@ -89,7 +89,8 @@ export function migrate(db: Database.Database): void {
   }
   if (found === 0) {
     const tables = db.prepare<[], number>(`SELECT count(*) FROM sqlite_schema WHERE type = 'table'`).pluck().get() ?? 0;
-    if (tables > 0) throw new SyncPilotError('SP_ERR_STORE_CORRUPT', 'not a syncpilot store: the database has tables but no syncpilot schema');
+    if (tables > 0)
+      throw new SyncPilotError('SP_ERR_STORE_CORRUPT', 'not a syncpilot store: the database has tables but no syncpilot schema');
   }
   for (let v = found; v < SCHEMA_VERSION; v++) {
     const step = MIGRATIONS[v] as string;

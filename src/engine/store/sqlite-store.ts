@@ -50,8 +50,14 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO heads (doc, actor, max_seq) VALUES (?, ?, ?) ON CONFLICT (doc, actor) DO UPDATE SET max_seq = max(max_seq, excluded.max_seq)',
     ),
     allChanges: db.prepare<[number], Buffer>('SELECT data FROM changes WHERE doc = ? ORDER BY ord').pluck(),
-    heads: db.prepare<[number], [string, number, number]>('SELECT a.name, h.actor, h.max_seq FROM heads h JOIN actors a ON a.id = h.actor WHERE h.doc = ?').raw(),
-    changesAfter: db.prepare<[number, number, number], [number, Buffer]>('SELECT ord, data FROM changes WHERE doc = ? AND actor = ? AND seq > ?').raw(),
+    heads: db
+      .prepare<[number], [string, number, number]>(
+        'SELECT a.name, h.actor, h.max_seq FROM heads h JOIN actors a ON a.id = h.actor WHERE h.doc = ?',
+      )
+      .raw(),
+    changesAfter: db
+      .prepare<[number, number, number], [number, Buffer]>('SELECT ord, data FROM changes WHERE doc = ? AND actor = ? AND seq > ?')
+      .raw(),
     insertSnapshot: db.prepare<[number, string, Uint8Array, number, number]>(
       'INSERT INTO snapshots (doc, clock, state, change_count, created_at) VALUES (?, ?, ?, ?, ?)',
     ),
@@ -106,7 +112,8 @@ export class SqliteDocStore implements DocStore {
     try {
       db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
       const mode: unknown = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal' && mode !== 'memory') throw new SyncPilotError('SP_ERR_STORE', `could not enable WAL journaling (journal_mode is ${String(mode)})`);
+      if (mode !== 'wal' && mode !== 'memory')
+        throw new SyncPilotError('SP_ERR_STORE', `could not enable WAL journaling (journal_mode is ${String(mode)})`);
       db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
       db.pragma(`cache_size = -${CACHE_KIB}`);
       db.pragma('temp_store = MEMORY');
@@ -238,8 +245,16 @@ export class SqliteDocStore implements DocStore {
       throw wrapSqliteError(err, 'listHolds');
     }
     return rows.map((r) => {
-      if (!isErrorCode(r.code)) throw new SyncPilotError('SP_ERR_STORE_CORRUPT', `hold ${r.id} has an unknown code ${r.code}`, { details: { id: r.id } });
-      return { id: r.id, stage: r.stage, code: r.code, reason: r.reason, envelope: fromTaggedJson(r.envelope) as Envelope, heldAt: r.held_at };
+      if (!isErrorCode(r.code))
+        throw new SyncPilotError('SP_ERR_STORE_CORRUPT', `hold ${r.id} has an unknown code ${r.code}`, { details: { id: r.id } });
+      return {
+        id: r.id,
+        stage: r.stage,
+        code: r.code,
+        reason: r.reason,
+        envelope: fromTaggedJson(r.envelope) as Envelope,
+        heldAt: r.held_at,
+      };
     });
   }
 
@@ -346,9 +361,10 @@ export class SqliteDocStore implements DocStore {
       this.#actorIds.set(actor, id);
       return id;
     }
-    id = this.#s.insertActor.get(actor) as number;
-    this.#pendingActorIds.set(actor, id);
-    return id;
+    const created = this.#s.insertActor.get(actor);
+    if (created === undefined) throw new SyncPilotError('SP_ERR_STORE', `could not intern actor ${actor}`);
+    this.#pendingActorIds.set(actor, created);
+    return created;
   }
 
   #decode(doc: string, bytes: Uint8Array): Change {

@@ -66,12 +66,17 @@ function encode(value: unknown, ancestors: Set<object>, path: string): Json {
   if (ancestors.has(value)) refuse(path, 'a cyclic reference');
   ancestors.add(value);
   try {
-    if (value instanceof Uint8Array) return { [TAG]: 'u8', v: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
-    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return refuse(path, `a ${value.constructor.name} (only Uint8Array is supported)`);
+    if (value instanceof Uint8Array)
+      return { [TAG]: 'u8', v: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer)
+      return refuse(path, `a ${value.constructor.name} (only Uint8Array is supported)`);
     if (value instanceof Date) return { [TAG]: 'date', v: encode(value.getTime(), ancestors, path) };
     if (Array.isArray(value)) return value.map((item, i) => encode(item, ancestors, `${path}[${i}]`));
     if (value instanceof Map) {
-      return { [TAG]: 'map', v: [...value].map(([k, v], i) => [encode(k, ancestors, `${path}<key ${i}>`), encode(v, ancestors, `${path}<value ${i}>`)]) };
+      return {
+        [TAG]: 'map',
+        v: [...value].map(([k, v], i) => [encode(k, ancestors, `${path}<key ${i}>`), encode(v, ancestors, `${path}<value ${i}>`)]),
+      };
     }
     if (value instanceof Set) return { [TAG]: 'set', v: [...value].map((item, i) => encode(item, ancestors, `${path}<item ${i}>`)) };
     const proto: unknown = Object.getPrototypeOf(value);
@@ -121,7 +126,7 @@ function decode(value: unknown): unknown {
         const out: Record<string, unknown> = {};
         for (const pair of v) {
           if (!Array.isArray(pair) || typeof pair[0] !== 'string') corrupt();
-          out[pair[0] as string] = decode(pair[1]);
+          out[pair[0]] = decode(pair[1]);
         }
         return out;
       }
