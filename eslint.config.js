@@ -3,7 +3,18 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['.tmp-*/**', 'node_modules/**', 'bin/**', 'scripts/**/*.mjs', '.syncpilot/**', 'eslint.config.js', '.dependency-cruiser.cjs', 'src/review/ui/**'] },
+  {
+    ignores: [
+      '.tmp-*/**',
+      'node_modules/**',
+      'bin/**',
+      'scripts/**/*.mjs',
+      '.syncpilot/**',
+      'eslint.config.js',
+      '.dependency-cruiser.cjs',
+      'src/review/ui/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

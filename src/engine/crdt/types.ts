@@ -64,7 +64,8 @@ export interface ConflictNotice {
 }
 
 /** What a map field holds: a scalar, or a reference to a nested object. */
-export type MapValue = { readonly kind: 'scalar'; readonly value: Scalar } | { readonly kind: 'object'; readonly id: ObjId; readonly type: ObjType };
+export type MapValue =
+  { readonly kind: 'scalar'; readonly value: Scalar } | { readonly kind: 'object'; readonly id: ObjId; readonly type: ObjType };
 
 /** The outcome of applying remote changes. */
 export interface ApplyResult {

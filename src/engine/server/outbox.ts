@@ -38,6 +38,8 @@ export class Outbox {
   readonly #tails = new Map<PeerId, Promise<void>>();
   readonly #lagging = new Map<string, Lagging>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  #maxBuffered = 0;
+  #lagEvents = 0;
 
   constructor(options: OutboxOptions) {
     this.#o = options;
@@ -89,7 +91,7 @@ export class Outbox {
     const pipeline = this.#o.pipeline;
     const tail = this.#tails.get(conn.peer);
     if (pipeline.isEmpty('outbound') && tail === undefined) {
-      conn.sendBytes(encode(changes));
+      this.#send(conn, encode(changes));
       return;
     }
     const base = {
@@ -107,7 +109,7 @@ export class Outbox {
     const envelope: EngineEnvelope = conn.principal === undefined ? withOrigin : { ...withOrigin, principal: conn.principal };
     const finish = (o: PipelineOutcome<EngineEnvelope>): void => {
       if (o.type === 'continue') {
-        conn.sendBytes(encode(o.message.payload));
+        this.#send(conn, encode(o.message.payload));
         for (const r of o.replies) conn.send({ type: 'HINT', kind: r.kind, doc: room.id, data: r.data });
         return;
       }
@@ -131,6 +133,17 @@ export class Outbox {
     this.#chain(conn.peer, tail.then(run));
   }
 
+  #send(conn: PeerConnection, bytes: Uint8Array): void {
+    conn.sendBytes(bytes);
+    const buffered = conn.buffered;
+    if (buffered > this.#maxBuffered) this.#maxBuffered = buffered;
+  }
+
+  /** Peers currently lagging, how often any peer started lagging, and the most bytes ever buffered for one peer. */
+  stats(): { lagging: number; lagEvents: number; maxBufferedBytes: number } {
+    return { lagging: this.#lagging.size, lagEvents: this.#lagEvents, maxBufferedBytes: this.#maxBuffered };
+  }
+
   #chain(peer: PeerId, p: Promise<void>): void {
     const next = p.catch(() => undefined);
     this.#tails.set(peer, next);
@@ -141,6 +154,7 @@ export class Outbox {
 
   #startLagging(conn: PeerConnection, sub: Subscription, room: Room): void {
     sub.lagging = true;
+    this.#lagEvents++;
     this.#lagging.set(`${conn.peer}\u0000${room.id}`, { conn, sub, room });
     this.#timer ??= setInterval(() => this.#checkLagging(), DRAIN_CHECK_MS);
   }

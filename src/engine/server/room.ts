@@ -84,22 +84,39 @@ export class Room {
   }
 
   /**
-   * Applies changes and makes the applied ones durable before returning. Throws (and leaves the
-   * durable state as it was) when the changes are invalid or the store fails; on a store failure
-   * the in-memory state is reloaded from the store so it never runs ahead of what is durable.
+   * Applies changes and makes the applied ones durable before returning. The CRDT applies every
+   * acceptable change of a batch even when it refuses others; those refusals come back in
+   * `refused` (after the accepted ones are durable), so the caller can acknowledge and fan out
+   * what was applied and tell the sender about the rest. Throws when the store fails; the
+   * in-memory state is then reloaded from the store so it never runs ahead of what is durable.
    */
-  apply(changes: readonly Change[]): ApplyResult {
-    const result = this.#doc.applyChanges(changes);
-    if (result.applied.length === 0) return result;
+  apply(changes: readonly Change[]): ApplyResult & { readonly refused?: SyncPilotError } {
+    let result: ApplyResult;
+    let refused: SyncPilotError | undefined;
     try {
-      this.#store.appendChanges(this.id, result.applied);
+      result = this.#doc.applyChanges(changes);
     } catch (err) {
-      this.#reload();
-      throw toSyncPilotError(err, 'SP_ERR_STORE');
+      const partial = err instanceof SyncPilotError ? (err.details as Partial<ApplyResult>) : undefined;
+      if (partial?.applied === undefined || partial.conflicts === undefined) throw err;
+      result = {
+        applied: partial.applied,
+        duplicates: partial.duplicates ?? 0,
+        pending: partial.pending ?? 0,
+        conflicts: partial.conflicts,
+      };
+      refused = err as SyncPilotError;
     }
-    this.#sinceSnapshot += result.applied.length;
-    if (this.#sinceSnapshot >= this.#options.snapshotEvery) this.#scheduleSnapshot();
-    return result;
+    if (result.applied.length > 0) {
+      try {
+        this.#store.appendChanges(this.id, result.applied);
+      } catch (err) {
+        this.#reload();
+        throw toSyncPilotError(err, 'SP_ERR_STORE');
+      }
+      this.#sinceSnapshot += result.applied.length;
+      if (this.#sinceSnapshot >= this.#options.snapshotEvery) this.#scheduleSnapshot();
+    }
+    return refused === undefined ? result : { ...result, refused };
   }
 
   /** Every durable change the holder of `since` lacks. */

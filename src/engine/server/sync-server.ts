@@ -43,6 +43,12 @@ export interface ServerStats {
   readonly rooms: number;
   readonly framesIn: number;
   readonly changesApplied: number;
+  /** Peers currently over their high-water mark (fan-out paused, resynced once drained). */
+  readonly laggingPeers: number;
+  /** How many times any peer went over its high-water mark. */
+  readonly lagEvents: number;
+  /** The most bytes ever waiting in one peer's socket buffer right after a send. */
+  readonly maxPeerBufferedBytes: number;
   readonly errors: Readonly<Partial<Record<ErrorCode, number>>>;
 }
 
@@ -122,11 +128,15 @@ export class SyncServer implements FrameHandler {
   }
 
   stats(): ServerStats {
+    const out = this.#outbox.stats();
     return {
       connections: this.#conns.size,
       rooms: this.#rooms.size,
       framesIn: this.#framesIn,
       changesApplied: this.#changesApplied,
+      laggingPeers: out.lagging,
+      lagEvents: out.lagEvents,
+      maxPeerBufferedBytes: out.maxBufferedBytes,
       errors: { ...this.#errors },
     };
   }
@@ -433,6 +443,16 @@ export class SyncServer implements FrameHandler {
       return this.#fail(conn, err, { doc, rejected });
     }
     const applyMicros = (this.#clock.monotonic() - t0) * 1000;
+    if (result.refused !== undefined) {
+      // Some changes of the batch were refused; the accepted ones are durable and go on below.
+      const details = result.refused.details['rejected'];
+      const refused = Array.isArray(details)
+        ? details.flatMap((r: { actor?: unknown; seq?: unknown }) =>
+            typeof r.actor === 'string' && typeof r.seq === 'number' ? [{ actor: r.actor, seq: r.seq }] : [],
+          )
+        : rejected;
+      this.#fail(conn, result.refused, { doc, rejected: refused });
+    }
     this.#changesApplied += result.applied.length;
     this.#ack(room, conn, result.applied);
     const origin = room.subscribers.get(conn.peer);
