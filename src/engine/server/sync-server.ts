@@ -196,7 +196,9 @@ export class SyncServer implements FrameHandler {
     ws.on('pong', () => (alive = true));
     ws.on('error', (err) => {
       // ws reports oversized frames (close 1009) and protocol violations here; the socket closes after.
-      this.#count('SP_ERR_FRAME_TOO_LARGE');
+      this.#count(
+        (err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'SP_ERR_FRAME_TOO_LARGE' : 'SP_ERR_FRAME_MALFORMED',
+      );
       this.#logger.debug('socket error', { peer: id, error: err.message });
     });
     ws.on('close', () => {
