@@ -39,8 +39,9 @@ function makeEvent(i: number): TelemetryEvent {
     type: 'syncpilot.sync-latency.v1',
     id: newEventId(),
     time: Date.now(),
+    tenant: 'default',
     key: `doc-${i % 512}`,
-    data: { peer: `peer-${i % 64}`, ops: (i % 17) + 1, bytes: 512 + (i % 4096), latencyMs: (i % 250) / 10, codec: 'zstd-3' },
+    data: { doc: `doc-${i % 512}`, peer: `peer-${i % 64}`, changes: 1, applied: 1, bytes: 512 + (i % 4096), applyMicros: (i % 250) / 10, queuedMicros: 1 },
   };
 }
 

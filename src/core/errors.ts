@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   SP_ERR_HELD: 'The message was held durably by a protecting stage and was not applied.',
   SP_ERR_BACKPRESSURE: 'The peer is sending faster than the server can accept.',
   SP_ERR_TELEMETRY: 'The telemetry sink failed.',
+  SP_ERR_EVENT_INVALID: 'A telemetry event does not match its versioned schema.',
   SP_ERR_TRACE_INVALID: 'An editing trace file is missing or malformed.',
   SP_ERR_CLOSED: 'The component was used after it was closed.',
   SP_ERR_TIMEOUT: 'An operation did not complete in time.',

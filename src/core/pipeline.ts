@@ -204,6 +204,7 @@ export class Pipeline<E extends Envelope = Envelope> {
         type: 'syncpilot.stage-error.v1',
         id: newEventId(),
         time: this.#clock.now(),
+        tenant: message.principal?.tenant ?? 'default',
         key: message.doc,
         data: { stage: stage.name, kind: stage.kind, code: result.code, phase: message.phase },
       });

@@ -9,6 +9,8 @@ export interface TelemetryEvent {
   readonly id: string;
   /** Milliseconds since the epoch. */
   readonly time: number;
+  /** The tenant the event belongs to (`default` for single-tenant deployments). */
+  readonly tenant: string;
   /** Partitioning key (document or peer id). */
   readonly key: string;
   readonly data: Readonly<Record<string, unknown>>;

@@ -56,6 +56,7 @@ const eventSchema = z.looseObject({
   type: z.string(),
   id: z.string(),
   time: z.number(),
+  tenant: z.string(),
   key: z.string(),
   data: z.record(z.string(), z.unknown()),
 });

@@ -22,6 +22,7 @@ export function conformanceEvent(i: number, key = 'doc-conformance'): TelemetryE
     type: 'syncpilot.conformance.v1',
     id: newEventId(),
     time: 1_700_000_000_000 + i,
+    tenant: 'default',
     key,
     data: {
       i,

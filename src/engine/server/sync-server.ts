@@ -390,6 +390,7 @@ export class SyncServer implements FrameHandler {
         type: 'syncpilot.access.v1',
         id: newEventId(),
         time: this.#clock.now(),
+        tenant: conn.principal?.tenant ?? 'default',
         key: doc,
         data: { doc, peer: conn.peer, actor: conn.actor, subject: conn.principal?.subject, action: 'open' },
       });
@@ -466,6 +467,7 @@ export class SyncServer implements FrameHandler {
       type: 'syncpilot.sync-latency.v1',
       id: newEventId(),
       time: this.#clock.now(),
+      tenant: conn.principal?.tenant ?? 'default',
       key: doc,
       data: {
         doc,

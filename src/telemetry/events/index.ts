@@ -1,0 +1,2 @@
+export * from './schemas.ts';
+export { familyOf, isEventType, parseEvent } from './validate.ts';
