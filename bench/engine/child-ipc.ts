@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { fullGc } from './stats.ts';
 
@@ -13,6 +14,12 @@ export interface MemorySample {
   readonly peakRss: number;
 }
 
+/** What `stats` returns: the child's own figures plus its event-loop delay since the last `resetPeak`. */
+export interface ChildStats {
+  readonly loopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly [key: string]: unknown;
+}
+
 /** Parent → child requests. */
 type Request = { readonly id: number; readonly type: 'memory' | 'reset-peak' | 'stats' | 'close' };
 /** Child → parent messages. */
@@ -25,14 +32,17 @@ const PEAK_SAMPLE_MS = 50;
 
 /**
  * Child side: announces `url`, then answers the parent's requests (memory after GC, peak RSS,
- * `stats()`, close) until told to close, then exits.
+ * `stats()` with the event-loop delay, close) until told to close, then exits.
  */
-export function serveParent(url: string, handlers: { stats?: () => unknown; close: () => Promise<void> }): void {
+export function serveParent(url: string, handlers: { stats?: () => object; close: () => Promise<void> }): void {
   const send = process.send?.bind(process);
   if (send === undefined) throw new Error('this script runs as a forked child of bench/engine/run.ts');
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), PEAK_SAMPLE_MS);
   sampler.unref();
+  // The server's own event-loop delay: synchronous work (SQLite commits, checkpoints, GC) shows up here.
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   process.on('message', (raw: Request) => {
     void (async () => {
       let value: unknown;
@@ -53,10 +63,14 @@ export function serveParent(url: string, handlers: { stats?: () => unknown; clos
         }
         case 'reset-peak':
           peakRss = process.memoryUsage.rss();
+          loop.reset();
           break;
-        case 'stats':
-          value = handlers.stats?.();
+        case 'stats': {
+          const ms = (ns: number): number => Math.round(ns / 1e3) / 1e3;
+          const loopDelayMs = { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) };
+          value = { ...(handlers.stats?.() ?? {}), loopDelayMs } satisfies ChildStats;
           break;
+        }
         case 'close':
           clearInterval(sampler);
           await handlers.close();
@@ -101,7 +115,8 @@ export class ChildHandle {
   static async start(script: string, args: readonly string[]): Promise<ChildHandle> {
     const path = fileURLToPath(new URL(script, import.meta.url));
     const child = fork(path, [...args], {
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      // BENCH_CHILD_NODE_OPTIONS adds flags for profiling the children (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+      execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env['BENCH_CHILD_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const url = await new Promise<string>((resolve, reject) => {
@@ -141,8 +156,9 @@ export class ChildHandle {
     await this.#request('reset-peak');
   }
 
-  async stats(): Promise<unknown> {
-    return this.#request('stats');
+  /** The child's figures, with its event-loop delay since the last `resetPeak`. */
+  async stats(): Promise<ChildStats> {
+    return (await this.#request('stats')) as ChildStats;
   }
 
   /** Asks the child to close cleanly; kills it if it has not exited within 10 s. */

@@ -26,6 +26,7 @@ interface Lagging {
 }
 
 const DRAIN_CHECK_MS = 20;
+const CATCH_UP_SLICE = 4096;
 
 /**
  * Server → peer delivery: the initial delta sync, fan-out of applied changes, the outbound
@@ -166,13 +167,23 @@ export class Outbox {
         continue;
       }
       if (l.conn.buffered > this.#o.highWaterBytes / 2) continue;
-      this.#lagging.delete(key);
-      l.sub.lagging = false;
+      // Catch up from the store in pieces, never buffering much more than the high-water mark.
       const missing = l.room.changesSince(l.sub.sent);
-      for (const run of chunkChanges(missing, Math.floor(this.#o.maxFrameBytes / 2), (c) => binaryChangeCodec.encode(c).byteLength + 8)) {
+      const budget = Math.max(1024, Math.min(Math.floor(this.#o.maxFrameBytes / 2), this.#o.highWaterBytes));
+      // Size at most a few thousand changes per check: a long backlog takes several checks.
+      const slice = missing.length > CATCH_UP_SLICE ? missing.slice(0, CATCH_UP_SLICE) : missing;
+      const runs = chunkChanges(slice, budget, (c) => binaryChangeCodec.encode(c).byteLength + 8);
+      let sent = 0;
+      for (const run of runs) {
+        if (l.conn.buffered > this.#o.highWaterBytes) break;
         this.#deliver(l.conn, l.room, run, 'sync', undefined, (changes) => encodeFrame({ type: 'CHANGES', doc: l.room.id, changes }));
+        markSent(l.sub.sent, run);
+        sent++;
       }
-      markSent(l.sub.sent, missing);
+      if (sent === runs.length && slice === missing) {
+        this.#lagging.delete(key);
+        l.sub.lagging = false;
+      }
     }
     if (this.#lagging.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);

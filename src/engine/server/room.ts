@@ -34,6 +34,12 @@ export class Room {
   readonly #options: RoomOptions;
   #sinceSnapshot: number;
   #snapshotScheduled = false;
+  #uncommitted: Change[] = [];
+  /** Tickets: each `applyPending` that applied something gets the next number. */
+  #ticket = 0;
+  #durableTicket = 0;
+  /** Ticket ranges (inclusive) whose changes a failed commit lost. */
+  readonly #lost: [number, number][] = [];
 
   private constructor(id: DocId, doc: CrdtDoc, store: DocStore, options: RoomOptions, sinceSnapshot: number) {
     this.id = id;
@@ -84,13 +90,22 @@ export class Room {
   }
 
   /**
-   * Applies changes and makes the applied ones durable before returning. The CRDT applies every
-   * acceptable change of a batch even when it refuses others; those refusals come back in
-   * `refused` (after the accepted ones are durable), so the caller can acknowledge and fan out
-   * what was applied and tell the sender about the rest. Throws when the store fails; the
-   * in-memory state is then reloaded from the store so it never runs ahead of what is durable.
+   * Applies changes and makes the applied ones durable before returning (`applyPending` then
+   * `commit`). The CRDT applies every acceptable change of a batch even when it refuses others;
+   * those refusals come back in `refused`.
    */
   apply(changes: readonly Change[]): ApplyResult & { readonly refused?: SyncPilotError } {
+    const result = this.applyPending(changes);
+    this.commit();
+    return result;
+  }
+
+  /**
+   * Applies changes in memory and queues the applied ones for the next `commit` (group commit:
+   * the server commits once per event-loop turn and acknowledges only after that). Refused
+   * changes of a partly valid batch come back in `refused`; nothing of them is applied.
+   */
+  applyPending(changes: readonly Change[]): ApplyResult & { readonly refused?: SyncPilotError; readonly ticket: number } {
     let result: ApplyResult;
     let refused: SyncPilotError | undefined;
     try {
@@ -106,17 +121,43 @@ export class Room {
       };
       refused = err as SyncPilotError;
     }
-    if (result.applied.length > 0) {
-      try {
-        this.#store.appendChanges(this.id, result.applied);
-      } catch (err) {
-        this.#reload();
-        throw toSyncPilotError(err, 'SP_ERR_STORE');
-      }
-      this.#sinceSnapshot += result.applied.length;
-      if (this.#sinceSnapshot >= this.#options.snapshotEvery) this.#scheduleSnapshot();
+    for (const c of result.applied) this.#uncommitted.push(c);
+    const ticket = result.applied.length > 0 ? ++this.#ticket : this.#ticket;
+    return refused === undefined ? { ...result, ticket } : { ...result, refused, ticket };
+  }
+
+  /** True if the changes applied under `ticket` were lost by a failed commit (never acknowledge them). */
+  isLost(ticket: number): boolean {
+    return this.#lost.some(([from, to]) => ticket >= from && ticket <= to);
+  }
+
+  /** True while changes are applied in memory but not yet durable. */
+  get hasUncommitted(): boolean {
+    return this.#uncommitted.length > 0;
+  }
+
+  /**
+   * Makes every pending change durable in one store transaction. On a store failure the
+   * in-memory state is reloaded from the store (so it never runs ahead of what is durable) and
+   * the error is thrown: none of the pending changes may be acknowledged.
+   */
+  commit(): void {
+    if (this.#uncommitted.length === 0) return;
+    const batch = this.#uncommitted;
+    this.#uncommitted = [];
+    try {
+      this.#store.appendChanges(this.id, batch);
+    } catch (err) {
+      this.#lost.push([this.#durableTicket + 1, this.#ticket]);
+      // Only tickets of the current event-loop turn are ever looked up; keep a short history.
+      if (this.#lost.length > 64) this.#lost.shift();
+      this.#durableTicket = this.#ticket;
+      this.#reload();
+      throw toSyncPilotError(err, 'SP_ERR_STORE');
     }
-    return refused === undefined ? result : { ...result, refused };
+    this.#durableTicket = this.#ticket;
+    this.#sinceSnapshot += batch.length;
+    if (this.#sinceSnapshot >= this.#options.snapshotEvery) this.#scheduleSnapshot();
   }
 
   /** Every durable change the holder of `since` lacks. */
@@ -126,6 +167,11 @@ export class Room {
 
   /** Writes a snapshot now (also used at shutdown). */
   snapshot(): void {
+    // A snapshot must never contain changes that are not durable yet: wait for the next commit.
+    if (this.#uncommitted.length > 0) {
+      this.#scheduleSnapshot();
+      return;
+    }
     if (this.#sinceSnapshot === 0) return;
     this.#store.saveSnapshot(this.id, {
       clock: this.#doc.clock(),

@@ -7,7 +7,8 @@ import { SyncPilotError, toSyncPilotError, type ErrorCode } from '../../core/err
 import { isValidId, peerId, type ActorId, type DocId, type PeerId } from '../../core/ids.ts';
 import { silentLogger, type Logger } from '../../core/logger.ts';
 import { Pipeline, type PipelineOutcome } from '../../core/pipeline.ts';
-import type { Authenticator, Principal, Stage } from '../../core/stage.ts';
+import type { Authenticator, Principal, Reply, Stage } from '../../core/stage.ts';
+import type { ApplyResult } from '../crdt/types.ts';
 import { NullTelemetrySink, newEventId, type TelemetrySink } from '../../core/telemetry.ts';
 import { decodeFrame } from '../protocol/frame-codec.ts';
 import {
@@ -52,6 +53,18 @@ export interface ServerStats {
   readonly errors: Readonly<Partial<Record<ErrorCode, number>>>;
 }
 
+/** An inbound message applied in memory, waiting for its room's group commit. */
+interface CommitEntry {
+  readonly conn: PeerConnection;
+  readonly room: Room;
+  readonly message: EngineEnvelope;
+  readonly replies: readonly Reply[];
+  readonly result: ApplyResult & { readonly ticket: number };
+  readonly rejected: readonly { actor: string; seq: number }[];
+  readonly applyMicros: number;
+  readonly t0: number;
+}
+
 const ALLOW_ALL: Authenticator = {
   verify: () => Promise.resolve({ subject: 'anonymous', tenant: 'default', read: ['*'], write: ['*'] } satisfies Principal),
 };
@@ -83,6 +96,8 @@ export class SyncServer implements FrameHandler {
   #framesIn = 0;
   #changesApplied = 0;
   #closed = false;
+  #commitQueue: CommitEntry[] = [];
+  #commitScheduled = false;
 
   private constructor(options: SyncServerOptions) {
     this.#config = options.config;
@@ -231,14 +246,18 @@ export class SyncServer implements FrameHandler {
     const room = this.#rooms.get(doc);
     if (room === undefined) return;
     room.subscribers.delete(conn.peer);
-    if (room.subscribers.size === 0) {
-      try {
-        room.snapshot();
-      } catch (err) {
-        this.#logger.warn('snapshot at room close failed', { doc, error: toSyncPilotError(err).message });
-      }
-      this.#rooms.delete(doc);
+    if (room.subscribers.size === 0) this.#evict(room);
+  }
+
+  /** Closes an unused room after a final snapshot; one with changes awaiting commit is evicted after the commit. */
+  #evict(room: Room): void {
+    if (room.hasUncommitted || room.subscribers.size > 0 || this.#rooms.get(room.id) !== room) return;
+    try {
+      room.snapshot();
+    } catch (err) {
+      this.#logger.warn('snapshot at room close failed', { doc: room.id, error: toSyncPilotError(err).message });
     }
+    this.#rooms.delete(room.id);
   }
 
   #count(code: ErrorCode): void {
@@ -441,13 +460,13 @@ export class SyncServer implements FrameHandler {
     const t0 = this.#clock.monotonic();
     let result;
     try {
-      result = room.apply(o.message.payload);
+      result = room.applyPending(o.message.payload);
     } catch (err) {
       return this.#fail(conn, err, { doc, rejected });
     }
     const applyMicros = (this.#clock.monotonic() - t0) * 1000;
     if (result.refused !== undefined) {
-      // Some changes of the batch were refused; the accepted ones are durable and go on below.
+      // Some changes of the batch were refused; the accepted ones go on below.
       const details = result.refused.details['rejected'];
       const refused = Array.isArray(details)
         ? details.flatMap((r: { actor?: unknown; seq?: unknown }) =>
@@ -456,13 +475,55 @@ export class SyncServer implements FrameHandler {
         : rejected;
       this.#fail(conn, result.refused, { doc, rejected: refused });
     }
+    // Group commit: everything applied in this turn of the event loop is made durable in one
+    // transaction per document, then acknowledged and fanned out.
+    this.#commitQueue.push({ conn, room, message: o.message, replies: o.replies, result, rejected, applyMicros, t0 });
+    if (!this.#commitScheduled) {
+      this.#commitScheduled = true;
+      setImmediate(() => this.#flushCommits());
+    }
+  }
+
+  /** Commits every room touched since the last flush, then acknowledges and fans out in arrival order. */
+  #flushCommits(): void {
+    this.#commitScheduled = false;
+    const queue = this.#commitQueue;
+    this.#commitQueue = [];
+    const failed = new Map<Room, unknown>();
+    for (const entry of queue) {
+      if (failed.has(entry.room)) continue;
+      try {
+        entry.room.commit();
+      } catch (err) {
+        failed.set(entry.room, err);
+      }
+    }
+    for (const entry of queue) {
+      const err = failed.get(entry.room);
+      if (err !== undefined && entry.room.isLost(entry.result.ticket)) {
+        this.#fail(entry.conn, err, { doc: entry.room.id, rejected: entry.rejected });
+        continue;
+      }
+      try {
+        this.#finishInbound(entry);
+      } catch (e) {
+        this.#fail(entry.conn, e, { doc: entry.room.id });
+      }
+    }
+    for (const room of new Set(queue.map((e) => e.room))) if (room.subscribers.size === 0) this.#evict(room);
+  }
+
+  #finishInbound(entry: CommitEntry): void | Promise<void> {
+    const { conn, room, message, result } = entry;
+    const doc = room.id;
+    if (conn.state === 'closed' && result.applied.length === 0) return;
     this.#changesApplied += result.applied.length;
     this.#ack(room, conn, result.applied);
     const origin = room.subscribers.get(conn.peer);
     if (origin !== undefined)
-      for (const c of o.message.payload)
+      for (const c of message.payload)
         if ((origin.sent[c.actor] ?? 0) < c.seq && c.seq <= (room.clock()[c.actor] ?? 0)) origin.sent[c.actor] = c.seq;
-    this.#replies(conn, doc, o.replies);
+    this.#replies(conn, doc, entry.replies);
     this.#telemetry.emit({
       type: 'syncpilot.sync-latency.v1',
       id: newEventId(),
@@ -472,15 +533,15 @@ export class SyncServer implements FrameHandler {
       data: {
         doc,
         peer: conn.peer,
-        changes: o.message.payload.length,
+        changes: message.payload.length,
         applied: result.applied.length,
-        bytes: o.message.bytes,
-        applyMicros,
-        queuedMicros: (t0 - o.message.receivedAt) * 1000,
+        bytes: message.bytes,
+        applyMicros: entry.applyMicros,
+        queuedMicros: (entry.t0 - message.receivedAt) * 1000,
       },
     });
     if (result.applied.length === 0) return;
-    const applied: EngineEnvelope = { ...o.message, phase: 'applied', outcome: result };
+    const applied: EngineEnvelope = { ...message, phase: 'applied', outcome: result };
     const after = this.#pipeline.isEmpty('applied') ? undefined : this.#pipeline.run(applied);
     const fanout = (a: PipelineOutcome<EngineEnvelope> | undefined): void => {
       if (a !== undefined && a.type === 'continue') this.#replies(conn, doc, a.replies);
@@ -539,6 +600,7 @@ export class SyncServer implements FrameHandler {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    this.#flushCommits();
     this.#outbox.close();
     for (const conn of this.#conns.values()) conn.close(1001, 'server shutting down');
     for (const room of this.#rooms.values()) {
