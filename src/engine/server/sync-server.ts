@@ -505,7 +505,8 @@ export class SyncServer implements FrameHandler {
         continue;
       }
       try {
-        this.#finishInbound(entry);
+        const pending = this.#finishInbound(entry);
+        if (pending instanceof Promise) pending.catch((e: unknown) => this.#fail(entry.conn, e, { doc: entry.room.id }));
       } catch (e) {
         this.#fail(entry.conn, e, { doc: entry.room.id });
       }
