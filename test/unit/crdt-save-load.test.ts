@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SyncPilotError } from '../../src/core/errors.ts';
 import { actorId } from '../../src/core/ids.ts';
-import { crc32, DecodeError } from '../../src/engine/crdt/binary.ts';
-import { decodeChange, encodeChange } from '../../src/engine/crdt/change-codec.ts';
 import { CrdtDoc } from '../../src/engine/crdt/crdt-doc.ts';
 import { ROOT, type Change } from '../../src/engine/crdt/types.ts';
+import { crc32 } from '../../src/engine/encoding/crc32.ts';
+import { binaryChangeCodec } from '../../src/engine/protocol/change-codec.ts';
 
 function must<T>(v: T | undefined): T {
   assert.ok(v !== undefined);
@@ -162,14 +162,60 @@ describe('CrdtDoc.save / load', () => {
   });
 });
 
-describe('encodeChange / decodeChange', () => {
-  test('round-trip every change of a document exactly', () => {
-    const { doc } = richDoc();
-    for (const c of doc.changesSince({})) assert.deepEqual(decodeChange(encodeChange(c)), c);
+describe('saved format versions', () => {
+  test('a save in the retired format 1 is refused with SP_ERR_STORE_CORRUPT, not misread', () => {
+    // Written by format 1 (its own change layout) for {"body":"hi","title":"v1"}; intact, checksum included.
+    const v1 = Buffer.from(
+      '53504344010105616c6963650104010001010101040002000002057469746c65010400000602763104626f64790106000101060001010003020002686901000f80a0abfef9620308057469746c6506027631000904626f647901000304000001026869d01a01b6',
+      'hex',
+    );
+    assert.equal(crc32(v1.subarray(0, -4)), v1.readUInt32LE(v1.length - 4), 'the sample is undamaged');
+    assert.throws(
+      () => CrdtDoc.load(actorId('a'), v1),
+      (err: unknown) => err instanceof SyncPilotError && err.code === 'SP_ERR_STORE_CORRUPT' && /format version 1/.test(err.message),
+    );
   });
 
-  test('truncated bytes throw DecodeError', () => {
-    const bytes = encodeChange(must(richDoc().doc.changesSince({})[0]));
-    for (let n = 0; n < bytes.length; n++) assert.throws(() => decodeChange(bytes.subarray(0, n)), DecodeError);
+  test('history is written in the shared change encoding: each change costs what it costs on its own', () => {
+    const { doc } = richDoc();
+    const changes = doc.changesSince({});
+    const slim = CrdtDoc.load(actorId('alice'), doc.save(), { keepHistory: false });
+    const historyBytes = doc.save().length - slim.save().length;
+    // A stored change = format byte + actor table + the change; inside a save the table is shared.
+    const stored = changes.reduce((n, c) => n + binaryChangeCodec.encode(c).length, 0);
+    assert.ok(historyBytes < stored, `${historyBytes} bytes of history vs ${stored} stored`);
+    assert.ok(historyBytes > stored - changes.length * 20, `${historyBytes} bytes of history vs ${stored} stored`);
+  });
+
+  test('an actor table naming __proto__ is refused (it would set a prototype, not a version vector entry)', () => {
+    const d = new CrdtDoc(actorId('xxxxxxxxx'), { keepHistory: false });
+    d.change((tx) => tx.set(ROOT, 'k', 1), 5);
+    const body = Buffer.from(d.save().subarray(0, -4));
+    const at = body.indexOf('xxxxxxxxx');
+    assert.ok(at > 0);
+    body.write('__proto__', at, 'latin1');
+    corrupt(() => CrdtDoc.load(actorId('a'), withCrc(body)));
+  });
+
+  test('a history change that parses but breaks the change rules is refused', () => {
+    const d = new CrdtDoc(actorId('alice'));
+    d.change((tx) => tx.set(ROOT, 'k', 1), 5);
+    d.change((tx) => tx.set(ROOT, 'k', 2), 5);
+    const body = d.save().slice(0, -4);
+    // The last change: actor 0 · seq 2 · startOp 2 · flags 1 (deps hold seq - 1) · time +0 · 1 op:
+    // set · root · "k" · uint 2 · pred [1@alice].
+    const last = '0002020100010100016b0302010001';
+    const at = body.length - last.length / 2;
+    assert.equal(Buffer.from(body.subarray(at)).toString('hex'), last);
+    const noSelfDep = body.slice();
+    noSelfDep[at + 3] = 0;
+    assert.throws(
+      () => CrdtDoc.load(actorId('a'), withCrc(noSelfDep)),
+      (err: unknown) => err instanceof SyncPilotError && err.code === 'SP_ERR_STORE_CORRUPT' && /history: change deps/.test(err.message),
+    );
+    const wrongStart = body.slice();
+    wrongStart[at + 2] = 3;
+    corrupt(() => CrdtDoc.load(actorId('a'), withCrc(wrongStart)));
+    assert.deepEqual(CrdtDoc.load(actorId('a'), withCrc(body)).toJSON(), { k: 2 }, 'the undamaged body loads');
   });
 });

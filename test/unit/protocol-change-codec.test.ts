@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SyncPilotError } from '../../src/core/errors.ts';
-import type { ActorId } from '../../src/core/ids.ts';
 import type { Change } from '../../src/engine/crdt/types.ts';
 import { binaryChangeCodec, CHANGE_FORMAT_VERSION } from '../../src/engine/protocol/change-codec.ts';
+import { PINNED_CHANGES } from '../helpers/encoding-fixtures.ts';
 
-const change: Change = {
-  actor: 'alice' as ActorId,
-  seq: 3,
-  startOp: 20,
-  deps: { alice: 2, bob: 7 },
-  time: 1_763_000_000_123,
-  ops: [
-    { action: 'make', obj: 'root', key: 'body', type: 'text', pred: [] },
-    { action: 'ins', obj: '20@alice', after: '_head', values: ['h', 'é', '😀'] },
-    { action: 'set', obj: 'root', key: 'n', value: -2.5, pred: ['4@bob', '19@alice'] },
-    { action: 'ins', obj: '9@bob', after: '8@bob', values: [null, true, -7, 'two chars'] },
-    { action: 'rm', obj: '20@alice', elems: ['22@alice'] },
-    { action: 'inc', obj: '5@bob', by: -3 },
-    { action: 'del', obj: 'root', key: 'old', pred: ['1@bob'] },
-  ],
-};
+/** A change with every op kind (shared with the pinned-bytes test). */
+const change = PINNED_CHANGES['everyOp'] as Change;
 
 function codeOf(fn: () => unknown): string {
   try {

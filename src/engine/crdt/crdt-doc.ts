@@ -1,7 +1,6 @@
 import { SyncPilotError, type ErrorCode } from '../../core/errors.ts';
 import type { ActorId } from '../../core/ids.ts';
 import { applyOp, newObject, rollback, type OpContext } from './apply-op.ts';
-import { DecodeError } from './binary.ts';
 import { CausalBuffer } from './causal-buffer.ts';
 import { checkChangeShape, isActorId, opCounters } from './change-shape.ts';
 import { decodeDoc, encodeDoc } from './doc-codec.ts';
@@ -82,7 +81,9 @@ export class CrdtDoc extends DocReader {
     try {
       decoded = decodeDoc(state);
     } catch (err) {
-      const message = err instanceof DecodeError ? err.message : 'undecodable state';
+      // Damage can surface as any layout error (malformed bytes, an invalid change); to a caller
+      // loading saved state they all mean the same thing.
+      const message = err instanceof SyncPilotError ? err.message : 'undecodable state';
       throw new SyncPilotError('SP_ERR_STORE_CORRUPT', `saved document is corrupt: ${message}`, { cause: err });
     }
     doc.objects = decoded.objects;

@@ -1,7 +1,22 @@
+import { SyncPilotError } from '../../core/errors.ts';
+import { ByteReader, ByteWriter } from '../encoding/byte-io.ts';
+import { crc32 } from '../encoding/crc32.ts';
+import { ActorTable, actorAt, readActorTable, readVersionVector, writeVersionVector } from './actor-table.ts';
+import {
+  newChangeRun,
+  OBJ_TYPE_CODE,
+  OBJ_TYPES,
+  readChange,
+  readNumber,
+  readObjId,
+  readScalar,
+  writeChange,
+  writeNumber,
+  writeObjId,
+  writeScalar,
+} from './change-encoding.ts';
 import { newObject, type FieldValue, type ObjectTable, type ObjState } from './apply-op.ts';
-import { ByteReader, ByteWriter, crc32, DecodeError } from './binary.ts';
-import { ActorTable, ChangeStream, OBJ_TYPE_CODES, readChange, readOpId, writeChange, writeOpId } from './change-codec.ts';
-import { isActorId } from './change-shape.ts';
+import { checkChangeShape } from './change-shape.ts';
 import { parseOpId } from './op-id.ts';
 import { OpRanges } from './op-ranges.ts';
 import { ROOT, type Change, type MapValue, type Scalar, type VersionVector } from './types.ts';
@@ -18,7 +33,15 @@ export interface DocState {
 }
 
 const MAGIC = [0x53, 0x50, 0x43, 0x44]; // "SPCD"
-const VERSION = 1;
+/**
+ * 2: history, ids and values in the shared change encoding (change-encoding.ts). Version 1 had a
+ * layout of its own; its saves are refused (a snapshot is rebuilt from the op log).
+ */
+const VERSION = 2;
+
+function corrupt(message: string): SyncPilotError {
+  return new SyncPilotError('SP_ERR_STORE_CORRUPT', message);
+}
 
 function writeSeq(w: ByteWriter, obj: Extract<ObjState, { seq: unknown }>, actors: ActorTable): void {
   // Runs of consecutive ids by one actor (what typing produces) share one header.
@@ -32,36 +55,36 @@ function writeSeq(w: ByteWriter, obj: Extract<ObjState, { seq: unknown }>, actor
     run.dead.push(deleted);
     run.values.push(value);
   });
-  w.uint(runs.length);
+  w.varint(runs.length);
   for (const r of runs) {
-    w.uint(actors.index(r.actor));
-    w.uint(r.start);
-    w.uint(r.values.length);
+    w.varint(actors.indexOf(r.actor));
+    w.varint(r.start);
+    w.varint(r.values.length);
     const bits = new Uint8Array(Math.ceil(r.dead.length / 8));
     r.dead.forEach((d, i) => {
       if (d) bits[i >> 3] = (bits[i >> 3] ?? 0) | (1 << (i & 7));
     });
     w.bytes(bits);
-    if (obj.type === 'text') w.string(r.values.join(''));
-    else for (const v of r.values) w.scalar(v);
+    if (obj.type === 'text') w.str(r.values.join(''));
+    else for (const v of r.values) writeScalar(w, v);
   }
 }
 
 function writeObject(w: ByteWriter, obj: ObjState, actors: ActorTable): void {
   switch (obj.type) {
     case 'map':
-      w.uint(obj.fields.size);
+      w.varint(obj.fields.size);
       for (const [key, values] of obj.fields) {
-        w.string(key);
-        w.uint(values.length);
+        w.str(key);
+        w.varint(values.length);
         for (const v of values) {
-          writeOpId(w, v.id, actors);
+          writeObjId(w, actors, v.id);
           if (v.value.kind === 'scalar') {
             w.u8(0);
-            w.scalar(v.value.value);
+            writeScalar(w, v.value.value);
           } else {
             w.u8(1);
-            w.u8(OBJ_TYPE_CODES.indexOf(v.value.type));
+            w.u8(OBJ_TYPE_CODE[v.value.type]);
           }
         }
       }
@@ -71,22 +94,19 @@ function writeObject(w: ByteWriter, obj: ObjState, actors: ActorTable): void {
       writeSeq(w, obj, actors);
       return;
     case 'counter':
-      w.number(obj.value);
+      writeNumber(w, obj.value);
       return;
   }
 }
 
-/** Encodes a document's full state: `magic · version · actors · body · crc32`. */
-export function encodeDoc(state: DocState): Uint8Array {
-  const actors = new ActorTable();
-  const w = new ByteWriter();
+function writeBody(w: ByteWriter, state: DocState, actors: ActorTable): void {
   w.u8(state.history === undefined ? 0 : 1);
-  w.uint(state.maxOp);
+  w.varint(state.maxOp);
   const ranges = [...state.ranges.entries()];
-  w.uint(ranges.length);
+  w.varint(ranges.length);
   for (const [actor, { starts, ends }] of ranges) {
-    w.uint(actors.index(actor));
-    w.uint(starts.length);
+    w.varint(actors.indexOf(actor));
+    w.varint(starts.length);
     // Run-length coded (repeat, gap from the previous end, length): one actor typing makes long
     // runs of equal (0, 1) pairs.
     const runs: number[] = [];
@@ -101,60 +121,70 @@ export function encodeDoc(state: DocState): Uint8Array {
       else runs.push(1, gap, len);
       prevEnd = end;
     }
-    w.uint(runs.length / 3);
-    for (const v of runs) w.uint(v);
+    w.varint(runs.length / 3);
+    for (const v of runs) w.varint(v);
   }
-  const base = Object.entries(state.historyBase);
-  w.uint(base.length);
-  for (const [a, n] of base) {
-    w.uint(actors.index(a));
-    w.uint(n);
-  }
-  w.uint(state.objects.size);
+  writeVersionVector(w, actors, state.historyBase);
+  w.varint(state.objects.size);
   for (const [id, obj] of state.objects) {
-    writeOpId(w, id, actors);
-    w.u8(OBJ_TYPE_CODES.indexOf(obj.type));
+    writeObjId(w, actors, id);
+    w.u8(OBJ_TYPE_CODE[obj.type]);
     writeObject(w, obj, actors);
   }
   const history = state.history ?? [];
-  const stream = new ChangeStream(state.historyBase);
-  w.uint(history.length);
-  for (const c of history) writeChange(w, c, actors, stream);
-  const out = new ByteWriter();
-  out.bytes(Uint8Array.from(MAGIC));
-  out.u8(VERSION);
-  out.uint(actors.list.length);
-  for (const a of actors.list) out.string(a);
-  out.bytes(w.finish());
-  const body = out.finish();
-  const crc = new Uint8Array(4);
-  new DataView(crc.buffer).setUint32(0, crc32(body), true);
-  const all = new Uint8Array(body.length + 4);
-  all.set(body);
-  all.set(crc, body.length);
-  return all;
+  w.varint(history.length);
+  const run = newChangeRun();
+  for (const c of history) writeChange(w, actors, c, run);
+}
+
+/** Encodes a document's full state: `magic · version · actor table · body · crc32`. */
+export function encodeDoc(state: DocState): Uint8Array {
+  // The actor table goes first but is complete only once the body is written.
+  const actors = new ActorTable();
+  const body = new ByteWriter();
+  let bodyBytes: Uint8Array;
+  try {
+    writeBody(body, state, actors);
+    bodyBytes = body.finish();
+  } finally {
+    body.release();
+  }
+  const w = new ByteWriter();
+  try {
+    w.bytes(Uint8Array.from(MAGIC));
+    w.u8(VERSION);
+    actors.write(w);
+    const head = w.finish();
+    const end = head.length + bodyBytes.length;
+    const all = new Uint8Array(end + 4);
+    all.set(head);
+    all.set(bodyBytes, head.length);
+    new DataView(all.buffer).setUint32(end, crc32(all.subarray(0, end)), true);
+    return all;
+  } finally {
+    w.release();
+  }
 }
 
 function readSeq(r: ByteReader, obj: Extract<ObjState, { seq: unknown }>, actors: readonly string[]): void {
   const nRuns = r.count(4);
   for (let k = 0; k < nRuns; k++) {
-    const actor = actors[r.uint()];
-    if (actor === undefined) throw new DecodeError('actor index out of range');
-    const start = r.uint();
+    const actor = actorAt(actors, r.varint());
+    const start = r.varint();
     const len = r.count();
-    if (start < 1 || len < 1 || !Number.isSafeInteger(start + len)) throw new DecodeError('bad element run');
+    if (start < 1 || len < 1 || !Number.isSafeInteger(start + len)) throw corrupt('bad element run');
     const bits = r.bytes(Math.ceil(len / 8));
     let values: Scalar[];
     if (obj.type === 'text') {
-      values = Array.from(r.string());
-      if (values.length !== len) throw new DecodeError('text run length mismatch');
+      values = Array.from(r.str());
+      if (values.length !== len) throw corrupt('text run length mismatch');
     } else {
       values = [];
-      for (let i = 0; i < len; i++) values.push(r.scalar());
+      for (let i = 0; i < len; i++) values.push(readScalar(r));
     }
     for (let i = 0; i < len; i++) {
       const dead = ((bits[i >> 3] ?? 0) >> (i & 7)) & 1;
-      if (!obj.seq.appendRaw(start + i, actor, values[i] ?? null, dead === 1)) throw new DecodeError('duplicate element id');
+      if (!obj.seq.appendRaw(start + i, actor, values[i] ?? null, dead === 1)) throw corrupt('duplicate element id');
     }
   }
 }
@@ -164,26 +194,26 @@ function readObject(r: ByteReader, obj: ObjState, actors: readonly string[], ref
     case 'map': {
       const nFields = r.count(2);
       for (let f = 0; f < nFields; f++) {
-        const key = r.string();
-        if (obj.fields.has(key)) throw new DecodeError('duplicate field');
+        const key = r.str();
+        if (obj.fields.has(key)) throw corrupt('duplicate field');
         const nValues = r.count(3);
-        if (nValues === 0) throw new DecodeError('empty field');
+        if (nValues === 0) throw corrupt('empty field');
         const values: FieldValue[] = [];
         for (let i = 0; i < nValues; i++) {
-          const id = readOpId(r, actors);
+          const id = readObjId(r, actors);
           const parsed = parseOpId(id);
-          if (parsed === undefined) throw new DecodeError('bad op id');
+          if (parsed === undefined) throw corrupt('bad op id');
           let value: MapValue;
-          if (r.u8() === 0) value = Object.freeze({ kind: 'scalar', value: r.scalar() });
+          if (r.u8() === 0) value = Object.freeze({ kind: 'scalar', value: readScalar(r) });
           else {
-            const type = OBJ_TYPE_CODES[r.u8()];
-            if (type === undefined) throw new DecodeError('unknown object type');
+            const type = OBJ_TYPES[r.u8()];
+            if (type === undefined) throw corrupt('unknown object type');
             value = Object.freeze({ kind: 'object', id, type });
             refs.set(id, type);
           }
           const prev = values[values.length - 1];
           if (prev !== undefined && (prev.ctr < parsed.ctr || (prev.ctr === parsed.ctr && prev.actor <= parsed.actor))) {
-            throw new DecodeError('field values out of order');
+            throw corrupt('field values out of order');
           }
           values.push({ id, ctr: parsed.ctr, actor: parsed.actor, value });
         }
@@ -196,83 +226,85 @@ function readObject(r: ByteReader, obj: ObjState, actors: readonly string[], ref
       readSeq(r, obj, actors);
       return;
     case 'counter':
-      obj.value = r.number();
+      obj.value = readNumber(r);
       return;
   }
 }
 
-/** Decodes what `encodeDoc` wrote; throws DecodeError on any damage or inconsistency. */
-export function decodeDoc(bytes: Uint8Array): DocState {
-  if (bytes.length < MAGIC.length + 5) throw new DecodeError('too short');
-  const body = bytes.subarray(0, bytes.length - 4);
-  const stored = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
-  if (MAGIC.some((b, i) => bytes[i] !== b)) throw new DecodeError('not a syncpilot document');
-  if (crc32(body) !== stored) throw new DecodeError('checksum mismatch');
-  const r = new ByteReader(body.subarray(MAGIC.length));
-  if (r.u8() !== VERSION) throw new DecodeError('unsupported version');
-  const actors: string[] = [];
-  const nActors = r.count();
-  for (let i = 0; i < nActors; i++) {
-    const a = r.string();
-    if (!isActorId(a) && a !== '__proto__') throw new DecodeError('bad actor id');
-    actors.push(a);
-  }
-  const flags = r.u8();
-  if (flags > 1) throw new DecodeError('unknown flags');
-  const maxOp = r.uint();
+function readRanges(r: ByteReader, actors: readonly string[], maxOp: number): OpRanges {
   const ranges = new OpRanges();
   const nRanges = r.count(2);
   for (let k = 0; k < nRanges; k++) {
-    const actor = actors[r.uint()];
-    if (actor === undefined || actor === '__proto__' || ranges.count(actor) > 0) throw new DecodeError('bad op ranges');
-    const n = r.uint();
+    const actor = actorAt(actors, r.varint());
+    if (ranges.count(actor) > 0) throw corrupt('bad op ranges');
+    const n = r.varint();
     const nRuns = r.count(3);
     let prevEnd = 0;
     let seq = 0;
     for (let k = 0; k < nRuns; k++) {
-      const repeat = r.uint();
-      const gap = r.uint();
-      const len = r.uint();
-      if (repeat < 1 || seq + repeat > n) throw new DecodeError('bad op range run');
+      const repeat = r.varint();
+      const gap = r.varint();
+      const len = r.varint();
+      if (repeat < 1 || seq + repeat > n) throw corrupt('bad op range run');
       for (let i = 0; i < repeat; i++) {
         const start = prevEnd + gap;
         const end = start + len;
-        if (start < 1 || end - 1 > maxOp) throw new DecodeError('op range out of bounds');
+        if (start < 1 || end - 1 > maxOp) throw corrupt('op range out of bounds');
         ranges.add(actor, ++seq, start, end);
         prevEnd = end;
       }
     }
-    if (seq !== n) throw new DecodeError('op range count mismatch');
+    if (seq !== n) throw corrupt('op range count mismatch');
   }
-  const historyBase: Record<string, number> = {};
-  const nBase = r.count(2);
-  for (let k = 0; k < nBase; k++) {
-    const actor = actors[r.uint()];
-    if (actor === undefined || actor === '__proto__' || Object.hasOwn(historyBase, actor)) throw new DecodeError('bad history base');
-    historyBase[actor] = r.uint();
-  }
+  return ranges;
+}
+
+/**
+ * Decodes what `encodeDoc` wrote. Throws a SyncPilotError on any damage or inconsistency:
+ * SP_ERR_STORE_CORRUPT from the document checks, SP_ERR_FRAME_MALFORMED or SP_ERR_PAYLOAD_INVALID
+ * from the byte and change layout (CrdtDoc.load reports all of them as SP_ERR_STORE_CORRUPT).
+ */
+export function decodeDoc(bytes: Uint8Array): DocState {
+  if (bytes.length < MAGIC.length + 5) throw corrupt('too short');
+  const body = bytes.subarray(0, bytes.length - 4);
+  const stored = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 4, 4).getUint32(0, true);
+  if (MAGIC.some((b, i) => bytes[i] !== b)) throw corrupt('not a syncpilot document');
+  if (crc32(body) !== stored) throw corrupt('checksum mismatch');
+  const r = new ByteReader(body.subarray(MAGIC.length));
+  const version = r.u8();
+  if (version !== VERSION) throw corrupt(`unsupported format version ${version}`);
+  const actors = readActorTable(r);
+  // No document has this actor (isActorId refuses it), and as a plain-object key it would set the prototype.
+  if (actors.includes('__proto__')) throw corrupt('bad actor id');
+  const flags = r.u8();
+  if (flags > 1) throw corrupt('unknown flags');
+  const maxOp = r.varint();
+  const ranges = readRanges(r, actors, maxOp);
+  const historyBase = readVersionVector(r, actors);
   const objects: ObjectTable = new Map();
   const refs = new Map<string, string>();
   const nObjects = r.count(2);
   for (let k = 0; k < nObjects; k++) {
-    const id = readOpId(r, actors, ROOT);
-    const type = OBJ_TYPE_CODES[r.u8()];
-    if (type === undefined || objects.has(id) || (id !== ROOT && parseOpId(id) === undefined)) throw new DecodeError('bad object');
+    const id = readObjId(r, actors);
+    const type = OBJ_TYPES[r.u8()];
+    if (type === undefined || objects.has(id) || (id !== ROOT && parseOpId(id) === undefined)) throw corrupt('bad object');
     const obj = newObject(type);
     objects.set(id, obj);
     readObject(r, obj, actors, refs);
   }
-  if (objects.get(ROOT)?.type !== 'map') throw new DecodeError('no root map');
-  for (const [id, type] of refs) if (objects.get(id)?.type !== type) throw new DecodeError(`dangling object reference ${id}`);
-  const stream = new ChangeStream(historyBase);
-  const nHistory = r.count(4);
+  if (objects.get(ROOT)?.type !== 'map') throw corrupt('no root map');
+  for (const [id, type] of refs) if (objects.get(id)?.type !== type) throw corrupt(`dangling object reference ${id}`);
+  const nHistory = r.count(6);
   const history: Change[] = [];
+  const run = newChangeRun();
   for (let i = 0; i < nHistory; i++) {
-    const c = readChange(r, actors, stream);
-    if (ranges.start(c.actor, c.seq) !== c.startOp) throw new DecodeError('history disagrees with the op ranges');
+    const c = readChange(r, actors, run);
+    const reason = checkChangeShape(c);
+    if (reason !== undefined) throw corrupt(`history: ${reason}`);
+    if (ranges.start(c.actor, c.seq) !== c.startOp) throw corrupt('history disagrees with the op ranges');
     history.push(c);
   }
-  if (r.remaining !== 0) throw new DecodeError('trailing bytes');
-  if (flags === 0 && history.length > 0) throw new DecodeError('history present but flagged absent');
+  r.end();
+  if (flags === 0 && history.length > 0) throw corrupt('history present but flagged absent');
   return { objects, ranges, maxOp, history: flags === 1 ? history : undefined, historyBase };
 }

@@ -5,6 +5,4 @@ export type { Sibling } from './doc-reader.ts';
 export { compareOpIds, compareOpIdStrs, formatOpId, isOpId, parseOpId, type OpId } from './op-id.ts';
 export { vvCompare, vvCovers, vvGet, vvMerge, type VvOrder } from './version-vector.ts';
 export { checkChangeShape } from './change-shape.ts';
-export { decodeChange, encodeChange } from './change-codec.ts';
-export { DecodeError } from './binary.ts';
 export * from './types.ts';

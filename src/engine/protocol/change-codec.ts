@@ -1,9 +1,9 @@
 import { toSyncPilotError } from '../../core/errors.ts';
+import { ActorTable, readActorTable } from '../crdt/actor-table.ts';
+import { newChangeRun, readChange, writeChange } from '../crdt/change-encoding.ts';
 import type { Change } from '../crdt/types.ts';
+import { ByteReader, ByteWriter, invalid, malformed } from '../encoding/byte-io.ts';
 import type { ChangeCodec } from '../store/types.ts';
-import { ByteReader, ByteWriter, invalid, malformed } from './byte-io.ts';
-import { ActorTable, readActorTable } from './actor-table.ts';
-import { newChangeRun, readChange, writeChange } from './change-wire.ts';
 import { validateChange } from './validate.ts';
 
 /** Leading byte of a standalone change, so stored bytes say which layout wrote them. */

@@ -1,8 +1,8 @@
 import type { ErrorCode } from '../../core/errors.ts';
 import type { Change } from '../crdt/types.ts';
-import { ByteReader, ByteWriter, invalid } from './byte-io.ts';
-import { ActorTable, readActorTable, readVersionVector, writeVersionVector } from './actor-table.ts';
-import { newChangeRun, readChange, readNumber, writeChange, writeNumber } from './change-wire.ts';
+import { ActorTable, readActorTable, readVersionVector, writeVersionVector } from '../crdt/actor-table.ts';
+import { newChangeRun, readChange, readNumber, writeChange, writeNumber } from '../crdt/change-encoding.ts';
+import { ByteReader, ByteWriter, invalid } from '../encoding/byte-io.ts';
 import { CodecId } from './messages.ts';
 import type { CodecName, FrameTypeName, ProtocolMessage } from './messages.ts';
 import { PROTOCOL_LIMITS, validateMessage } from './validate.ts';

@@ -1,11 +1,13 @@
 import { SyncPilotError } from '../../core/errors.ts';
 
 /**
- * Byte-level reading and writing for the binary payload format: unsigned LEB128 varints (canonical,
- * at most 2^53 − 1), little-endian float64, and UTF-8 strings prefixed by their byte length.
- * Reading fails with SP_ERR_FRAME_MALFORMED (truncated or garbage bytes); writing a string that is
- * not well-formed UTF-16 (a lone surrogate) fails with SP_ERR_PAYLOAD_INVALID, since it could not
- * survive the round trip.
+ * Byte-level reading and writing shared by every binary format of the engine (wire payloads, the
+ * stored change format, CrdtDoc saves): unsigned LEB128 varints (canonical, at most 2^53 − 1),
+ * little-endian float64, and UTF-8 strings prefixed by their byte length.
+ * Reading fails with SP_ERR_FRAME_MALFORMED (truncated or garbage bytes) or SP_ERR_PAYLOAD_INVALID
+ * (bytes that parse but break the layout); readers of persisted state report either as their own
+ * corruption error. Writing a string that is not well-formed UTF-16 (a lone surrogate) fails with
+ * SP_ERR_PAYLOAD_INVALID, since it could not survive the round trip.
  */
 
 const TWO_POW_31 = 0x8000_0000;
@@ -18,12 +20,12 @@ const SHORT_DECODE_BYTES = 24;
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** A frame's bytes could not be parsed. */
+/** The bytes could not be parsed (truncated, garbled). */
 export function malformed(message: string): SyncPilotError {
   return new SyncPilotError('SP_ERR_FRAME_MALFORMED', message);
 }
 
-/** A frame's bytes parsed but the content breaks the schema. */
+/** The bytes parsed but the content breaks the layout or schema. */
 export function invalid(message: string): SyncPilotError {
   return new SyncPilotError('SP_ERR_PAYLOAD_INVALID', message);
 }
@@ -259,6 +261,14 @@ export class ByteReader {
     const value = this.#view.getFloat64(this.#pos, true);
     this.#pos += 8;
     return value;
+  }
+
+  /** The next `n` bytes, as a view into the input (not a copy). */
+  bytes(n: number): Uint8Array {
+    if (n > this.remaining) throw malformed('payload is truncated inside a byte run');
+    const out = this.#bytes.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
   }
 
   str(): string {

@@ -1,11 +1,12 @@
 import { isValidId } from '../../core/ids.ts';
-import type { Change, VersionVector } from '../crdt/types.ts';
-import { invalid } from './byte-io.ts';
-import type { ByteReader, ByteWriter } from './byte-io.ts';
+import { invalid } from '../encoding/byte-io.ts';
+import type { ByteReader, ByteWriter } from '../encoding/byte-io.ts';
+import type { Change, VersionVector } from './types.ts';
 
 /**
- * Per-message actor tables: each actor id is written once, first, and referenced by its index
- * (one byte for the first 128 actors) everywhere else in the message.
+ * Actor tables of the binary formats (a wire message, a stored change, a saved document): each
+ * actor id is written once and referenced by its index (one byte for the first 128 actors)
+ * everywhere else.
  */
 
 /** Assigns actor ids their index in the message's actor table, in order of first use. */
@@ -23,7 +24,7 @@ export class ActorTable {
     return i;
   }
 
-  /** Adds a change's actors in the order {@link writeChange} uses them, so the table can go first. */
+  /** Adds a change's actors in the order `writeChange` uses them, so the table can go first. */
   addChange(c: Change): void {
     this.indexOf(c.actor);
     for (const key in c.deps) this.indexOf(key);

@@ -1,16 +1,18 @@
 import type { ActorId } from '../../core/ids.ts';
-import { HEAD, ROOT } from '../crdt/types.ts';
-import type { Change, ObjType, Op, OpIdStr, Scalar } from '../crdt/types.ts';
+import { invalid, malformed } from '../encoding/byte-io.ts';
+import type { ByteReader, ByteWriter } from '../encoding/byte-io.ts';
 import { actorAt } from './actor-table.ts';
 import type { ActorTable } from './actor-table.ts';
-import { invalid, malformed } from './byte-io.ts';
-import type { ByteReader, ByteWriter } from './byte-io.ts';
-import { isOneCodePoint } from './validate.ts';
+import { isCodePoint } from './change-shape.ts';
+import { HEAD, ROOT } from './types.ts';
+import type { Change, ObjType, Op, OpIdStr, Scalar } from './types.ts';
 
 /**
- * The binary layout of changes and scalars, shared by the payload codec (many changes per message)
- * and the standalone change codec. Actor ids are written once per message in an {@link ActorTable}
- * and referenced by index, so a repeated actor costs one byte.
+ * The one binary layout of changes and scalars, shared by wire payloads (many changes per message),
+ * the stored change format (protocol/change-codec.ts) and CrdtDoc saves (doc-codec.ts: history,
+ * object ids and values). Stable: stored changes and peers depend on it, and
+ * test/unit/encoding-pinned-bytes.test.ts pins its bytes. Actor ids are written once per message
+ * (or save) in an {@link ActorTable} and referenced by index, so a repeated actor costs one byte.
  *
  * Change: actor · seq · startOp · flags · [deps count − 31] · time · deps · ops. Flags bit 0 says
  * `deps` holds the actor's own previous seq (`seq − 1`, then left out of the list); bits 1–2 say how
@@ -26,8 +28,10 @@ import { isOneCodePoint } from './validate.ts';
  */
 
 const ACTION = { set: 1, make: 2, del: 3, ins: 4, insText: 5, rm: 6, inc: 7 } as const;
-const OBJ_TYPES: readonly ObjType[] = ['map', 'text', 'list', 'counter'];
-const OBJ_TYPE_CODE: Readonly<Record<ObjType, number>> = { map: 0, text: 1, list: 2, counter: 3 };
+/** Object types by their one-byte code. */
+export const OBJ_TYPES: readonly ObjType[] = ['map', 'text', 'list', 'counter'];
+/** The one-byte code of each object type. */
+export const OBJ_TYPE_CODE: Readonly<Record<ObjType, number>> = { map: 0, text: 1, list: 2, counter: 3 };
 const SCALAR = { null: 0, false: 1, true: 2, uint: 3, negInt: 4, float: 5, string: 6 } as const;
 const FLAG_SELF_DEP = 1;
 const TIME_SHIFT = 1;
@@ -39,14 +43,21 @@ const DEPS_SHIFT = 3;
 /** A deps count of 31 or more is written as 31 in the flags byte plus a varint of the excess. */
 const DEPS_INLINE_MAX = 31;
 
-/** State carried from one change to the next within a message (times are written as deltas). */
+/**
+ * State carried from one change to the next within a message or save: the previous change's time
+ * (times are written as deltas) and, when reading, the previous op's object, so that the ops of a
+ * long run on one object (typing) share one id string instead of each holding a copy.
+ */
 export interface ChangeRun {
   time: number;
+  objCode: number;
+  objCtr: number;
+  obj: string;
 }
 
 /** A fresh run: the first change's time is a delta from 0, i.e. absolute. */
 export function newChangeRun(): ChangeRun {
-  return { time: 0 };
+  return { time: 0, objCode: 0, objCtr: 0, obj: ROOT };
 }
 
 /** The counter part of a validated op id. */
@@ -56,7 +67,8 @@ function ctrOf(id: string, at: number): number {
   return ctr;
 }
 
-function writeObj(w: ByteWriter, t: ActorTable, obj: string): void {
+/** An object id (or any op id, absolute): `0` for root, else `actor index + 1, ctr`. */
+export function writeObjId(w: ByteWriter, t: ActorTable, obj: string): void {
   if (obj === ROOT) {
     w.varint(0);
     return;
@@ -66,7 +78,8 @@ function writeObj(w: ByteWriter, t: ActorTable, obj: string): void {
   w.varint(ctrOf(obj, at));
 }
 
-function readObj(r: ByteReader, actors: readonly string[]): string {
+/** Reads what {@link writeObjId} wrote; the counter is not checked (callers validate ids). */
+export function readObjId(r: ByteReader, actors: readonly string[]): string {
   const a = r.varint();
   if (a === 0) return ROOT;
   const actor = actorAt(actors, a - 1);
@@ -124,6 +137,7 @@ export function writeNumber(w: ByteWriter, v: number): void {
   }
 }
 
+/** A scalar: a tag byte, then the number or string. */
 export function writeScalar(w: ByteWriter, v: Scalar): void {
   if (v === null) w.u8(SCALAR.null);
   else if (v === false) w.u8(SCALAR.false);
@@ -135,6 +149,7 @@ export function writeScalar(w: ByteWriter, v: Scalar): void {
   }
 }
 
+/** Reads a scalar; a float that is not finite is refused, as no valid value holds one. */
 export function readScalar(r: ByteReader): Scalar {
   const tag = r.u8();
   switch (tag) {
@@ -152,8 +167,11 @@ export function readScalar(r: ByteReader): Scalar {
       if (n === 0) throw invalid('negative integer tag with zero');
       return -n;
     }
-    case SCALAR.float:
-      return r.f64();
+    case SCALAR.float: {
+      const v = r.f64();
+      if (!Number.isFinite(v)) throw invalid('number is not finite');
+      return v;
+    }
     case SCALAR.string:
       return r.str();
     default:
@@ -203,29 +221,29 @@ function writeOp(w: ByteWriter, t: ActorTable, op: Op, ctr: number): number {
   switch (op.action) {
     case 'set':
       w.u8(ACTION.set);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       w.str(op.key);
       writeScalar(w, op.value);
       writeRefs(w, t, op.pred, ctr);
       return 1;
     case 'make':
       w.u8(ACTION.make);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       w.str(op.key);
       w.u8(OBJ_TYPE_CODE[op.type]);
       writeRefs(w, t, op.pred, ctr);
       return 1;
     case 'del':
       w.u8(ACTION.del);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       w.str(op.key);
       writeRefs(w, t, op.pred, ctr);
       return 1;
     case 'ins': {
       // A run of single code points (typing) is written as one string rather than tagged scalars.
-      const text = op.values.every(isOneCodePoint);
+      const text = op.values.every(isCodePoint);
       w.u8(text ? ACTION.insText : ACTION.ins);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       if (op.after === HEAD) w.varint(0);
       else writeRef(w, t, op.after, ctr, 1);
       if (text) {
@@ -238,12 +256,12 @@ function writeOp(w: ByteWriter, t: ActorTable, op: Op, ctr: number): number {
     }
     case 'rm':
       w.u8(ACTION.rm);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       writeRefs(w, t, op.elems, ctr);
       return 1;
     case 'inc':
       w.u8(ACTION.inc);
-      writeObj(w, t, op.obj);
+      writeObjId(w, t, op.obj);
       writeNumber(w, op.by);
       return 1;
   }
@@ -278,19 +296,30 @@ export function readChange(r: ByteReader, actors: readonly string[], run: Change
     deps[key] = r.varint();
   }
   const n = r.count(2);
-  const ops: Op[] = [];
+  const ops = new Array<Op>(n);
   let ctr = startOp;
   for (let i = 0; i < n; i++) {
-    const op = readOp(r, actors, ctr);
-    ops.push(op);
+    const op = readOp(r, actors, ctr, run);
+    ops[i] = op;
     ctr += op.action === 'ins' ? op.values.length : 1;
   }
   return { actor: actor as ActorId, seq, startOp, deps, time, ops };
 }
 
-function readOp(r: ByteReader, actors: readonly string[], ctr: number): Op {
+function readOp(r: ByteReader, actors: readonly string[], ctr: number, run: ChangeRun): Op {
   const action = r.u8();
-  const obj = readObj(r, actors);
+  // readObjId, with the previous op's object reused.
+  const objCode = r.varint();
+  let obj: string = ROOT;
+  if (objCode !== 0) {
+    const objCtr = r.varint();
+    if (objCode !== run.objCode || objCtr !== run.objCtr) {
+      run.objCode = objCode;
+      run.objCtr = objCtr;
+      run.obj = `${objCtr}@${actorAt(actors, objCode - 1)}`;
+    }
+    obj = run.obj;
+  }
   switch (action) {
     case ACTION.set: {
       const key = r.str();
@@ -312,12 +341,15 @@ function readOp(r: ByteReader, actors: readonly string[], ctr: number): Op {
     case ACTION.insText: {
       const code = r.varint();
       const after = code === 0 ? HEAD : refFromCode(r, actors, ctr, code - 1);
-      const values: Scalar[] = [];
+      // Exact-length arrays: pushing into [] reserves room for 17 values, and a document keeps
+      // every decoded change (mostly one-character inserts) in its history.
+      let values: Scalar[];
       if (action === ACTION.insText) {
-        for (const ch of r.str()) values.push(ch);
+        values = Array.from(r.str());
       } else {
         const n = r.count(1);
-        for (let i = 0; i < n; i++) values.push(readScalar(r));
+        values = new Array<Scalar>(n);
+        for (let i = 0; i < n; i++) values[i] = readScalar(r);
       }
       return { action: 'ins', obj, after, values };
     }
