@@ -26,5 +26,5 @@ export function parseEvent(value: unknown): SyncPilotEvent {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new SyncPilotError('SP_ERR_EVENT_INVALID', `${type}: ${problems}`);
   }
-  return result.data as SyncPilotEvent;
+  return result.data;
 }
