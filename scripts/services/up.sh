@@ -44,11 +44,15 @@ for s in "${services[@]}"; do
   var="$(env_var_of "$s")"
   ours="$(bash "$SERVICES_SCRIPTS/$s.sh" env)"
   given="${!var:-}"
-  if [[ -n "$given" && "$var=$given" != "$ours" ]]; then
-    provided_healthy "$s" "$given" || svc_die "$s: $var=$given is set but not healthy (unset it to start a local $s)"
+  # A healthy service named by the environment is used as it is, even at our default address
+  # (e.g. one started by another checkout on this machine).
+  if [[ -n "$given" ]] && provided_healthy "$s" "$given"; then
     svc_log "$s: using $var from the environment ($given)"
     lines[$s]="$var=$given"
     continue
+  fi
+  if [[ -n "$given" && "$var=$given" != "$ours" ]]; then
+    svc_die "$s: $var=$given is set but not healthy (unset it to start a local $s)"
   fi
   t0=$(svc_now_ms)
   bash "$SERVICES_SCRIPTS/$s.sh" start
