@@ -523,7 +523,7 @@ export class SyncServer implements FrameHandler {
     const origin = room.subscribers.get(conn.peer);
     if (origin !== undefined)
       for (const c of message.payload)
-        if ((origin.sent[c.actor] ?? 0) < c.seq && c.seq <= (room.clock()[c.actor] ?? 0)) origin.sent[c.actor] = c.seq;
+        if ((origin.sent[c.actor] ?? 0) < c.seq && room.doc.hasChange(c.actor, c.seq)) origin.sent[c.actor] = c.seq;
     this.#replies(conn, doc, entry.replies);
     this.#telemetry.emit({
       type: 'syncpilot.sync-latency.v1',
