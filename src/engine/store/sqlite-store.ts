@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { WalCheckpointer } from './wal-checkpointer.ts';
 import { SyncPilotError, isErrorCode, toSyncPilotError } from '../../core/errors.ts';
 import type { DocId } from '../../core/ids.ts';
 import type { HeldMessage } from '../../core/pipeline.ts';
@@ -27,6 +28,8 @@ export interface SqliteDocStoreOptions {
   readonly busyTimeoutMs?: number;
   /** `'quick'` (default) runs `PRAGMA quick_check` on open, so damage is reported at startup; it reads the whole file. */
   readonly integrityCheck?: 'quick' | 'none';
+  /** Run WAL checkpoints on a worker thread instead of inside commits (file databases). Default true. */
+  readonly backgroundCheckpoints?: boolean;
 }
 
 type SnapshotRow = { clock: string; state: Buffer; change_count: number; created_at: number };
@@ -101,6 +104,7 @@ export class SqliteDocStore implements DocStore {
   readonly #pendingDocIds = new Map<string, number>();
   readonly #pendingActorIds = new Map<string, number>();
   #closed = false;
+  readonly #checkpointer: WalCheckpointer | undefined;
 
   /**
    * Opens (creating if needed) a store at `options.path` and migrates its schema.
@@ -117,6 +121,10 @@ export class SqliteDocStore implements DocStore {
       db.pragma(`synchronous = ${options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
       db.pragma(`cache_size = -${CACHE_KIB}`);
       db.pragma('temp_store = MEMORY');
+      const onDisk = options.path !== ':memory:' && options.path !== '';
+      // Checkpoints run on a worker thread (WalCheckpointer); the writer's own automatic checkpoint is
+      // only a safety net at 40 MB of WAL.
+      if (onDisk && options.backgroundCheckpoints !== false) db.pragma('wal_autocheckpoint = 10000');
       migrate(db);
       if ((options.integrityCheck ?? 'quick') === 'quick') {
         const problems = db.prepare<[], string>('PRAGMA quick_check(5)').pluck().all();
@@ -124,7 +132,8 @@ export class SqliteDocStore implements DocStore {
           throw new SyncPilotError('SP_ERR_STORE_CORRUPT', `integrity check failed: ${problems.join('; ')}`, { details: { problems } });
         }
       }
-      return new SqliteDocStore(db, options.codec);
+      const checkpointer = onDisk && options.backgroundCheckpoints !== false ? WalCheckpointer.start(options.path) : undefined;
+      return new SqliteDocStore(db, options.codec, checkpointer);
     } catch (err) {
       try {
         db?.close();
@@ -135,8 +144,9 @@ export class SqliteDocStore implements DocStore {
     }
   }
 
-  private constructor(db: Database.Database, codec: ChangeCodec) {
+  private constructor(db: Database.Database, codec: ChangeCodec, checkpointer: WalCheckpointer | undefined) {
     this.#db = db;
+    this.#checkpointer = checkpointer;
     this.#codec = codec;
     this.#s = prepareStatements(db);
     this.#appendTx = db.transaction((doc, changes, encoded) => this.#append(doc, changes, encoded));
@@ -268,6 +278,7 @@ export class SqliteDocStore implements DocStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#checkpointer?.close();
     try {
       this.#db.close();
     } catch (err) {
