@@ -10,23 +10,70 @@ import { binaryChangeCodec } from '../engine/protocol/change-codec.ts';
 import type { EngineEnvelope } from '../engine/server/envelope.ts';
 import { SyncServer } from '../engine/server/sync-server.ts';
 import { SqliteDocStore } from '../engine/store/sqlite-store.ts';
+import { SyncPilotError } from '../core/errors.ts';
 import { EmbeddedLogSink } from '../telemetry/embedded-log-sink.ts';
+import { KafkaSink } from '../telemetry/kafka/kafka-sink.ts';
 
 export interface EmbeddedStack {
   readonly server: SyncServer;
   readonly store: SqliteDocStore;
   readonly telemetry: TelemetrySink;
+  /** Where `telemetry` goes. */
+  readonly telemetrySink: 'embedded' | 'kafka' | 'none';
   close(): Promise<void>;
+}
+
+/** Telemetry choices made on the command line rather than in the configuration file. */
+export interface StackTelemetryOptions {
+  /**
+   * Kafka bootstrap brokers: send telemetry to Kafka (topic per event type) instead of the
+   * embedded log, spooling to `<dataDir>/telemetry-spool` while the broker is unreachable.
+   */
+  readonly kafkaBrokers?: readonly string[];
+}
+
+const BROKER = /^[^\s,]+:\d{1,5}$/;
+
+/**
+ * Parses a comma-separated broker list (`host:port,host:port`), e.g. from `--kafka`.
+ * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` naming `what` when an entry is not `host:port`
+ */
+export function parseBrokerList(value: string, what: string): string[] {
+  const brokers = value
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+  const bad = brokers.find((b) => !BROKER.test(b));
+  if (brokers.length === 0 || bad !== undefined) {
+    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `${what} must be host:port[,host:port...], got ${JSON.stringify(value)}`);
+  }
+  return brokers;
+}
+
+/** The env var naming Kafka brokers for `serve`, `demo` and `telemetry tail` when `--kafka` is absent. */
+export const KAFKA_BROKERS_ENV = 'SYNCPILOT_KAFKA_BROKERS';
+
+/**
+ * The Kafka brokers chosen by `--kafka`, else by {@link KAFKA_BROKERS_ENV} (empty counts as
+ * unset), else undefined: the embedded log.
+ * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` for a malformed list
+ */
+export function kafkaBrokersFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string[] | undefined {
+  if (flag !== undefined) return parseBrokerList(flag, '--kafka');
+  const fromEnv = env[KAFKA_BROKERS_ENV];
+  return fromEnv === undefined || fromEnv === '' ? undefined : parseBrokerList(fromEnv, KAFKA_BROKERS_ENV);
 }
 
 /**
  * The embedded default: SQLite store and append-only telemetry log under `config.dataDir`, the
- * built-in auth stage, and the sync server. No Kafka or Redis needed.
+ * built-in auth stage, and the sync server. No Kafka or Redis needed; with
+ * `telemetryOptions.kafkaBrokers` telemetry goes to Kafka instead of the embedded log.
  */
 export async function startEmbeddedStack(
   config: ServerConfig,
   logger: Logger,
   extraStages: readonly Stage<EngineEnvelope>[] = [],
+  telemetryOptions: StackTelemetryOptions = {},
 ): Promise<EmbeddedStack> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = SqliteDocStore.open({
@@ -35,11 +82,16 @@ export async function startEmbeddedStack(
     durability: config.durability,
   });
   let telemetry: TelemetrySink;
+  const brokers = telemetryOptions.kafkaBrokers;
+  const telemetrySink = brokers !== undefined && brokers.length > 0 ? 'kafka' : config.telemetry.sink;
   try {
-    telemetry =
-      config.telemetry.sink === 'embedded'
-        ? await EmbeddedLogSink.open({ dir: join(config.dataDir, 'telemetry'), segmentBytes: config.telemetry.segmentBytes })
-        : new NullTelemetrySink();
+    if (telemetrySink === 'kafka') {
+      telemetry = await KafkaSink.open({ brokers: brokers ?? [], spoolDir: join(config.dataDir, 'telemetry-spool'), logger });
+    } else if (telemetrySink === 'embedded') {
+      telemetry = await EmbeddedLogSink.open({ dir: join(config.dataDir, 'telemetry'), segmentBytes: config.telemetry.segmentBytes });
+    } else {
+      telemetry = new NullTelemetrySink();
+    }
   } catch (err) {
     store.close();
     throw err;
@@ -63,10 +115,18 @@ export async function startEmbeddedStack(
     server,
     store,
     telemetry,
+    telemetrySink,
     async close() {
-      await server.close();
-      await telemetry.close();
-      store.close();
+      // Telemetry is flushed and the store closed even when an earlier step fails.
+      try {
+        await server.close();
+      } finally {
+        try {
+          await telemetry.close();
+        } finally {
+          store.close();
+        }
+      }
     },
   };
 }

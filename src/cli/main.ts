@@ -1,12 +1,14 @@
 import { SyncPilotError, toSyncPilotError } from '../core/errors.ts';
 import { runDemo } from './commands/demo.ts';
 import { runServe } from './commands/serve.ts';
+import { runTelemetry } from './commands/telemetry.ts';
 
 const USAGE = `syncpilot — intelligent middleware for local-first sync
 
 Usage:
-  syncpilot serve [--data-dir DIR] [--host H] [--port P] [--config FILE.json]
-  syncpilot demo  [--clients N] [--duration S] [--trace FILE] [--json] [--data-dir DIR]
+  syncpilot serve [--data-dir DIR] [--host H] [--port P] [--config FILE.json] [--kafka BROKERS]
+  syncpilot demo  [--clients N] [--duration S] [--trace FILE] [--json] [--data-dir DIR] [--kafka BROKERS]
+  syncpilot telemetry tail [--kafka BROKERS | --data-dir DIR] [--family F ...] [--count N] [--json] [--from-beginning]
   syncpilot help
 
 Run 'syncpilot <command> --help' for a command's options.
@@ -21,6 +23,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runServe(rest);
       case 'demo':
         return await runDemo(rest);
+      case 'telemetry':
+        return await runTelemetry(rest);
       case undefined:
       case 'help':
       case '--help':

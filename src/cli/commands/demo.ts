@@ -9,7 +9,7 @@ import type { WebSocketConstructor } from '../../engine/client/sync-client.ts';
 import { convertTrace, defaultTracesDir, loadTrace, syntheticWorkload } from '../../workload/index.ts';
 import type { ConvertedTrace } from '../../workload/types.ts';
 import { intFlag, numberFlag, parseFlags } from '../args.ts';
-import { startEmbeddedStack } from '../embedded-stack.ts';
+import { kafkaBrokersFrom, startEmbeddedStack } from '../embedded-stack.ts';
 import { formatDemoSummary, type DemoSummary } from '../demo/summary.ts';
 import { replayWorkload, type ReplayProgress } from '../demo/replay-driver.ts';
 
@@ -21,6 +21,8 @@ const USAGE = `Usage: syncpilot demo [options]
   --window N       unacknowledged edits one writer may have in flight (default 16)
   --data-dir DIR   keep the store and telemetry here (default: a temporary directory, removed after)
   --json           print the summary as JSON on stdout
+  --kafka BROKERS  send telemetry to Kafka (host:port[,...], env SYNCPILOT_KAFKA_BROKERS) instead of the
+                   embedded log; the summary reports how many events the broker acknowledged
 `;
 
 const DEFAULT_TRACE = 'friendsforever.json.gz';
@@ -36,6 +38,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       window: { type: 'string' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
+      kafka: { type: 'string' },
       help: { type: 'boolean' },
     },
     USAGE,
@@ -47,6 +50,7 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   const json = flags.json === true;
   const durationS = numberFlag(flags.duration, 'duration');
   const window = intFlag(flags.window, 'window', 16);
+  const kafkaBrokers = kafkaBrokersFrom(flags.kafka, process.env);
   const note = (line: string): void => void process.stderr.write(`${line}\n`);
 
   const { workload, source, kind } = await pickWorkload(flags.trace, note);
@@ -58,10 +62,11 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
   const tempDir = flags['data-dir'] === undefined ? mkdtempSync(join(tmpdir(), 'syncpilot-demo-')) : undefined;
   const dataDir = flags['data-dir'] ?? tempDir;
   const config = parseServerConfig({ dataDir, port: 0, logLevel: 'warn' });
-  const stack = await startEmbeddedStack(config, createLogger('warn'));
+  const stack = await startEmbeddedStack(config, createLogger('warn'), [], kafkaBrokers === undefined ? {} : { kafkaBrokers });
   const progress = createProgress(!json || process.stderr.isTTY, source);
+  let result: Awaited<ReturnType<typeof replayWorkload>>;
   try {
-    const result = await replayWorkload({
+    result = await replayWorkload({
       server: stack.server,
       WebSocket: WebSocket as unknown as WebSocketConstructor,
       workload,
@@ -70,39 +75,49 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       ...(durationS === undefined ? {} : { durationMs: durationS * 1000 }),
       onProgress: progress.update,
     });
-    progress.done();
-    await stack.telemetry.flush();
-    const summary: DemoSummary = {
-      trace: source,
-      traceKind: kind,
-      converged: result.converged && result.matchesEndContent !== false,
-      matchesEndContent: result.matchesEndContent ?? null,
-      complete: result.complete,
-      ops: result.ops,
-      clients: result.clients,
-      docs: result.docs,
-      writers: result.writers,
-      readers: result.readers,
-      latencyMs: {
-        p50: round(result.latencyMs.p50),
-        p99: round(result.latencyMs.p99),
-        max: round(result.latencyMs.max),
-        samples: result.latencyMs.samples,
-      },
-      opsPerSec: Math.round(result.opsPerSec),
-      elapsedMs: Math.round(result.elapsedMs),
-      bytes: { sent: result.bytesSent, received: result.bytesReceived },
-      telemetry: { emitted: stack.telemetry.stats().emitted, written: stack.telemetry.stats().written },
-      endContentChars: workload.endContent === undefined ? null : [...workload.endContent].length,
-      problems: result.problems,
-    };
-    process.stdout.write(json ? `${JSON.stringify(summary, null, 2)}\n` : formatDemoSummary(summary));
-    return summary.converged ? 0 : 1;
   } finally {
     progress.done();
-    await stack.close();
-    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+    // Closing flushes telemetry (for Kafka: until the broker acknowledged it or it is spooled), so
+    // the counts below are final.
+    try {
+      await stack.close();
+    } finally {
+      if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+    }
   }
+  const telemetry = stack.telemetry.stats();
+  const summary: DemoSummary = {
+    trace: source,
+    traceKind: kind,
+    converged: result.converged && result.matchesEndContent !== false,
+    matchesEndContent: result.matchesEndContent ?? null,
+    complete: result.complete,
+    ops: result.ops,
+    clients: result.clients,
+    docs: result.docs,
+    writers: result.writers,
+    readers: result.readers,
+    latencyMs: {
+      p50: round(result.latencyMs.p50),
+      p99: round(result.latencyMs.p99),
+      max: round(result.latencyMs.max),
+      samples: result.latencyMs.samples,
+    },
+    opsPerSec: Math.round(result.opsPerSec),
+    elapsedMs: Math.round(result.elapsedMs),
+    bytes: { sent: result.bytesSent, received: result.bytesReceived },
+    telemetry: {
+      sink: stack.telemetrySink,
+      emitted: telemetry.emitted,
+      written: telemetry.written,
+      delivered: telemetry.written,
+      dropped: telemetry.dropped,
+    },
+    endContentChars: workload.endContent === undefined ? null : [...workload.endContent].length,
+    problems: result.problems,
+  };
+  process.stdout.write(json ? `${JSON.stringify(summary, null, 2)}\n` : formatDemoSummary(summary));
+  return summary.converged ? 0 : 1;
 }
 
 async function pickWorkload(

@@ -3,7 +3,7 @@ import { parseServerConfig } from '../../core/config.ts';
 import { SyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import { intFlag, parseFlags } from '../args.ts';
-import { startEmbeddedStack } from '../embedded-stack.ts';
+import { kafkaBrokersFrom, startEmbeddedStack } from '../embedded-stack.ts';
 
 const USAGE = `Usage: syncpilot serve [options]
   --data-dir DIR     store and telemetry directory (default .syncpilot, env SYNCPILOT_DATA_DIR)
@@ -11,6 +11,8 @@ const USAGE = `Usage: syncpilot serve [options]
   --port PORT        listen port (default 4455, env SYNCPILOT_PORT)
   --config FILE      JSON configuration (see src/core/config.ts); flags override it
   --jwt-secret S     require HS256 JWTs signed with S (env SYNCPILOT_JWT_SECRET)
+  --kafka BROKERS    send telemetry to Kafka (host:port[,...], env SYNCPILOT_KAFKA_BROKERS) instead of the
+                     embedded log; spooled in DIR/telemetry-spool while the broker is unreachable
 `;
 
 /** `syncpilot serve`: runs the sync server on embedded defaults until SIGINT / SIGTERM. */
@@ -23,6 +25,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       port: { type: 'string' },
       config: { type: 'string' },
       'jwt-secret': { type: 'string' },
+      kafka: { type: 'string' },
       help: { type: 'boolean' },
     },
     USAGE,
@@ -52,9 +55,16 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     ...(portValue === undefined ? {} : { port: intFlag(portValue, 'port', 4455, 0) }),
     ...(secret === undefined ? {} : { auth: { mode: 'jwt', secret } }),
   });
+  const kafkaBrokers = kafkaBrokersFrom(flags.kafka, env);
   const logger = createLogger(config.logLevel);
-  const stack = await startEmbeddedStack(config, logger);
-  logger.info('syncpilot serving', { url: stack.server.url, dataDir: config.dataDir, auth: config.auth.mode });
+  const stack = await startEmbeddedStack(config, logger, [], kafkaBrokers === undefined ? {} : { kafkaBrokers });
+  logger.info('syncpilot serving', {
+    url: stack.server.url,
+    dataDir: config.dataDir,
+    auth: config.auth.mode,
+    telemetry: stack.telemetrySink,
+    ...(kafkaBrokers === undefined ? {} : { kafka: kafkaBrokers.join(',') }),
+  });
   if (config.auth.mode === 'none')
     logger.warn('authentication is off: every peer may read and write every document (set --jwt-secret for production)');
   await new Promise<void>((resolve) => {

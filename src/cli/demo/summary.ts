@@ -14,13 +14,36 @@ export interface DemoSummary {
   readonly opsPerSec: number;
   readonly elapsedMs: number;
   readonly bytes: { readonly sent: number; readonly received: number };
-  readonly telemetry: { readonly emitted: number; readonly written: number };
+  /**
+   * Telemetry counts after the final flush: `delivered` is what reached the sink's store (the
+   * embedded log, or acknowledged by the Kafka broker); `written` is the same number, kept for
+   * earlier readers of this JSON.
+   */
+  readonly telemetry: {
+    readonly sink: 'embedded' | 'kafka' | 'none';
+    readonly emitted: number;
+    readonly written: number;
+    readonly delivered: number;
+    readonly dropped: number;
+  };
   readonly endContentChars: number | null;
   readonly problems: readonly string[];
 }
 
 const n = (x: number): string => x.toLocaleString('en-US');
 const mb = (x: number): string => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} MB` : `${(x / 1e3).toFixed(1)} kB`);
+
+function telemetryOutcome(t: DemoSummary['telemetry']): string {
+  const dropped = t.dropped > 0 ? `, ${n(t.dropped)} dropped` : '';
+  switch (t.sink) {
+    case 'kafka':
+      return `${n(t.delivered)} acknowledged by Kafka${dropped}`;
+    case 'embedded':
+      return `${n(t.delivered)} written to the embedded log${dropped}`;
+    case 'none':
+      return 'not recorded (telemetry sink: none)';
+  }
+}
 
 /** The human-readable summary of a demo run. */
 export function formatDemoSummary(s: DemoSummary): string {
@@ -36,7 +59,7 @@ export function formatDemoSummary(s: DemoSummary): string {
     `  converged    ${convergence}`,
     `  latency      p50 ${s.latencyMs.p50.toFixed(2)} ms, p99 ${s.latencyMs.p99.toFixed(2)} ms, end to end (${n(s.latencyMs.samples)} deliveries)`,
     `  throughput   ${n(s.opsPerSec)} edits/s over ${(s.elapsedMs / 1000).toFixed(1)} s`,
-    `  telemetry    ${n(s.telemetry.emitted)} events emitted, ${n(s.telemetry.written)} written to the embedded log`,
+    `  telemetry    ${n(s.telemetry.emitted)} events emitted, ${telemetryOutcome(s.telemetry)}`,
   ];
   if (s.problems.length > 0) lines.push('  problems', ...s.problems.map((p) => `    - ${p}`));
   return `${lines.join('\n')}\n`;
