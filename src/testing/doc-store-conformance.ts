@@ -120,6 +120,17 @@ export function runDocStoreConformance(name: string, setup: () => DocStoreConfor
 
   describe(`DocStore conformance: ${name}`, () => {
     test(
+      'an actor id belongs to the first subject that claims it',
+      withStore((store) => {
+        assert.equal(store.claimActor('actor-1', 'tenant/alice'), true);
+        assert.equal(store.claimActor('actor-1', 'tenant/alice'), true, 'the owner may claim again');
+        assert.equal(store.claimActor('actor-1', 'tenant/mallory'), false);
+        assert.equal(store.claimActor('actor-2', 'tenant/mallory'), true);
+        assert.equal(store.claimActor('actor-1', 'tenant/alice'), true, 'a refused claim changed nothing');
+      }),
+    );
+
+    test(
       'an unknown document is empty',
       withStore((store) => {
         assert.deepEqual(store.loadChanges(A), []);

@@ -127,8 +127,8 @@ describe('authentication and authorization', () => {
   const secret = 'a-test-secret-that-is-long-enough';
   const key = new TextEncoder().encode(secret);
   let t: TestServer;
-  const token = (docs: { read?: string[]; write?: string[] }): Promise<string> =>
-    new SignJWT({ docs }).setProtectedHeader({ alg: 'HS256' }).setSubject('user-1').setExpirationTime('5m').sign(key);
+  const token = (docs: { read?: string[]; write?: string[] }, subject = 'user-1'): Promise<string> =>
+    new SignJWT({ docs }).setProtectedHeader({ alg: 'HS256' }).setSubject(subject).setExpirationTime('5m').sign(key);
   before(async () => {
     t = await startTestServer({
       stages: [createAuthzStage<EngineEnvelope>()],
@@ -140,6 +140,16 @@ describe('authentication and authorization', () => {
   test('no token: the connection is refused with SP_ERR_UNAUTHENTICATED', async () => {
     const c = t.client({ reconnect: false });
     await assert.rejects(c.connect(), (e: SyncPilotError) => e.code === 'SP_ERR_UNAUTHENTICATED');
+  });
+
+  test("another user cannot take over someone's actor id (SP_ERR_FORBIDDEN at handshake)", async () => {
+    const owner = t.client({ actor: 'actor-of-alice', token: await token({ write: ['*'] }, 'alice') });
+    await owner.connect();
+    await owner.close();
+    const thief = t.client({ actor: 'actor-of-alice', token: await token({ write: ['*'] }, 'mallory'), reconnect: false });
+    await assert.rejects(thief.connect(), (e: SyncPilotError) => e.code === 'SP_ERR_FORBIDDEN');
+    const again = t.client({ actor: 'actor-of-alice', token: await token({ write: ['*'] }, 'alice'), reconnect: false });
+    await again.connect();
   });
 
   test('a reader cannot write and cannot open other documents; nothing it sends is stored', async () => {

@@ -293,7 +293,7 @@ export class SyncClient extends Emitter<SyncClientEvents> implements DocTranspor
     for (const doc of this.#docs.values()) doc.resetSync();
     if (this.#state === 'closed') return;
     if (wasOpen) this.emit('disconnect', code, reason);
-    if (code === 1008 && (reason === 'SP_ERR_UNAUTHENTICATED' || reason === 'SP_ERR_PROTOCOL_VERSION')) {
+    if (code === 1008 && (reason === 'SP_ERR_UNAUTHENTICATED' || reason === 'SP_ERR_PROTOCOL_VERSION' || reason === 'SP_ERR_FORBIDDEN')) {
       // The server will refuse us again: stop and tell whoever waits.
       const e = new SyncPilotError(reason, `server refused the connection: ${reason}`);
       for (const w of this.#connectWaiters) w.reject(e);

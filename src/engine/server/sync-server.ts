@@ -345,6 +345,24 @@ export class SyncServer implements FrameHandler {
       return;
     }
     if (conn.state === 'closed') return;
+    // An actor id belongs to the first authenticated subject that used it: someone else reusing it
+    // could pre-empt the owner's next seq and make the owner's real change look like a duplicate.
+    let owned: boolean;
+    try {
+      owned = this.#store.claimActor(m.actor, `${principal.tenant}/${principal.subject}`);
+    } catch (err) {
+      this.#fail(conn, err, {}, true);
+      return;
+    }
+    if (!owned) {
+      this.#fail(
+        conn,
+        new SyncPilotError('SP_ERR_FORBIDDEN', `actor id ${m.actor} belongs to another user; use a fresh actor id`),
+        {},
+        true,
+      );
+      return;
+    }
     conn.protocol = version;
     conn.actor = m.actor as ActorId;
     conn.principal = principal;

@@ -37,6 +37,7 @@ interface DocState {
 export class MemoryDocStore implements DocStore {
   readonly #codec: ChangeCodec | undefined;
   readonly #docs = new Map<string, DocState>();
+  readonly #actorOwners = new Map<string, string>();
   /** Held messages as tagged JSON: proves they are storable and keeps them immutable. */
   readonly #holds = new Map<string, { readonly record: Omit<HeldMessage, 'envelope'>; readonly envelope: string }>();
   #closed = false;
@@ -97,6 +98,13 @@ export class MemoryDocStore implements DocStore {
     checkSnapshot(snapshot);
     const state = this.#state(doc);
     state.snapshots = [copySnapshot(snapshot), ...state.snapshots].slice(0, SNAPSHOTS_KEPT);
+  }
+
+  claimActor(actor: string, subject: string): boolean {
+    this.#assertOpen();
+    const owner = this.#actorOwners.get(actor);
+    if (owner === undefined) this.#actorOwners.set(actor, subject);
+    return (owner ?? subject) === subject;
   }
 
   listDocs(): DocId[] {

@@ -65,6 +65,11 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX holds_by_time ON holds (held_at);
   `,
+  /* 2 */ `
+  -- Which authenticated subject owns each actor id: the first to use it. Another subject claiming
+  -- it could pre-empt the owner's next (actor, seq) and make the owner's real change a "duplicate".
+  CREATE TABLE actor_owners (actor TEXT PRIMARY KEY, subject TEXT NOT NULL, claimed_at INTEGER NOT NULL) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this build writes and reads. */

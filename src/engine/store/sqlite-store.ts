@@ -38,6 +38,10 @@ type HoldRow = { id: string; stage: string; code: string; reason: string; envelo
 /** Every statement the store runs, prepared once per connection. */
 function prepareStatements(db: Database.Database) {
   return {
+    actorOwner: db.prepare<[string], string>('SELECT subject FROM actor_owners WHERE actor = ?').pluck(),
+    claimActor: db.prepare<[string, string, number]>(
+      'INSERT INTO actor_owners (actor, subject, claimed_at) VALUES (?, ?, ?) ON CONFLICT (actor) DO NOTHING',
+    ),
     docByName: db.prepare<[string], [number, number]>('SELECT id, change_count FROM documents WHERE name = ?').raw(),
     docCount: db.prepare<[number], number>('SELECT change_count FROM documents WHERE id = ?').pluck(),
     insertDoc: db.prepare<[string, number], number>('INSERT INTO documents (name, created_at) VALUES (?, ?) RETURNING id').pluck(),
@@ -226,6 +230,16 @@ export class SqliteDocStore implements DocStore {
     this.#assertOpen();
     checkSnapshot(snapshot);
     this.#write('saveSnapshot', () => this.#saveSnapshotTx.immediate(doc, snapshot));
+  }
+
+  claimActor(actor: string, subject: string): boolean {
+    this.#assertOpen();
+    try {
+      this.#s.claimActor.run(actor, subject, Date.now());
+      return this.#s.actorOwner.get(actor) === subject;
+    } catch (err) {
+      throw wrapSqliteError(err, 'claimActor');
+    }
   }
 
   listDocs(): DocId[] {

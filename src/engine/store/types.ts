@@ -32,5 +32,10 @@ export interface DocStore extends HoldStore {
   latestSnapshot(doc: DocId): Snapshot | undefined;
   saveSnapshot(doc: DocId, snapshot: Snapshot): void;
   listDocs(): DocId[];
+  /**
+   * Records that `subject` uses actor id `actor`, unless another subject already does. Returns
+   * false (and records nothing) when the actor belongs to someone else.
+   */
+  claimActor(actor: string, subject: string): boolean;
   close(): void;
 }
