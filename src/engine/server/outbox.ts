@@ -2,7 +2,6 @@ import type { Clock } from '../../core/clock.ts';
 import type { ErrorCode } from '../../core/errors.ts';
 import type { PeerId } from '../../core/ids.ts';
 import type { Pipeline, PipelineOutcome } from '../../core/pipeline.ts';
-import type { Principal } from '../../core/stage.ts';
 import type { Change } from '../crdt/types.ts';
 import { binaryChangeCodec } from '../protocol/change-codec.ts';
 import { encodeFrame } from '../protocol/frame-codec.ts';
@@ -47,7 +46,7 @@ export class Outbox {
   }
 
   /** Sends `room`'s changes that `sub` lacks as SYNC frames; the last one has `complete: true`. */
-  sync(conn: PeerConnection, sub: Subscription, room: Room, _principal: Principal | undefined): void {
+  sync(conn: PeerConnection, sub: Subscription, room: Room): void {
     const changes = room.changesSince(sub.sent);
     const clock = room.clock();
     const runs = chunkChanges(changes, Math.floor(this.#o.maxFrameBytes / 2), (c) => binaryChangeCodec.encode(c).byteLength + 8);

@@ -31,6 +31,8 @@ export class PeerConnection {
   codecs: ReadonlySet<CodecName> = new Set<CodecName>(['raw']);
   readonly subscriptions = new Set<DocId>();
   readonly connectedAt = Date.now();
+  /** Whether the peer answered the last heartbeat ping. */
+  alive = true;
   framesIn = 0;
   bytesIn = 0;
   bytesOut = 0;

@@ -195,7 +195,6 @@ export class SyncServer implements FrameHandler {
     const id = peerId(`p${(++this.#peerSeq).toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
     const conn = new PeerConnection(id, ws, this);
     this.#conns.set(id, conn);
-    let alive = true;
     const helloTimer = setTimeout(() => {
       if (conn.state === 'handshake') conn.sendError('SP_ERR_PROTOCOL_STATE', 'no HELLO within 10 s', {}, true);
     }, HELLO_TIMEOUT_MS);
@@ -208,7 +207,7 @@ export class SyncServer implements FrameHandler {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
       conn.receive(bytes);
     });
-    ws.on('pong', () => (alive = true));
+    ws.on('pong', () => (conn.alive = true));
     ws.on('error', (err) => {
       // ws reports oversized frames (close 1009) and protocol violations here; the socket closes after.
       this.#count(
@@ -221,18 +220,16 @@ export class SyncServer implements FrameHandler {
       conn.state = 'closed';
       this.#detach(conn);
     });
-    (ws as WebSocket & { isAlive?: () => boolean }).isAlive = () => {
-      const was = alive;
-      alive = false;
-      return was;
-    };
   }
 
   #beat(): void {
     for (const conn of this.#conns.values()) {
-      const probe = (conn.ws as WebSocket & { isAlive?: () => boolean }).isAlive;
-      if (probe !== undefined && !probe()) conn.ws.terminate();
-      else conn.ws.ping();
+      // No pong since the last beat: the peer is gone without closing.
+      if (!conn.alive) conn.ws.terminate();
+      else {
+        conn.alive = false;
+        conn.ws.ping();
+      }
     }
   }
 
@@ -421,7 +418,7 @@ export class SyncServer implements FrameHandler {
       const sub = { peer: conn.peer, sent, lagging: false };
       room.subscribers.set(conn.peer, sub);
       conn.subscriptions.add(doc);
-      this.#outbox.sync(conn, sub, room, this.#principalFor(conn));
+      this.#outbox.sync(conn, sub, room);
       this.#replies(conn, doc, o.replies);
       this.#telemetry.emit({
         type: 'syncpilot.access.v1',
@@ -434,10 +431,6 @@ export class SyncServer implements FrameHandler {
     };
     if (outcome instanceof Promise) return outcome.then(finish);
     finish(outcome);
-  }
-
-  #principalFor(conn: PeerConnection): Principal | undefined {
-    return conn.principal;
   }
 
   #changes(conn: PeerConnection, m: ChangesMessage, bytes: number): void | Promise<void> {
