@@ -2,6 +2,7 @@ import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { loggerOption, segmentBytesOption } from './option-schemas.ts';
 import { SyncPilotError, toSyncPilotError } from '../core/errors.ts';
 import { createLogger } from '../core/logger.ts';
 import type { Logger } from '../core/logger.ts';
@@ -14,15 +15,10 @@ import { RecordEncoder } from './record-encoder.ts';
 
 const optionsSchema = z.strictObject({
   dir: z.string().min(1),
-  segmentBytes: z
-    .number()
-    .int()
-    .min(256)
-    .max(1024 * 1024 * 1024)
-    .default(16 * 1024 * 1024),
+  segmentBytes: segmentBytesOption,
   maxBufferedEvents: z.number().int().min(1).max(10_000_000).default(100_000),
   flushIntervalMs: z.number().int().min(1).max(60_000).default(50),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  logger: loggerOption,
 });
 
 /** Options of {@link EmbeddedLogSink.open}. */

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { loggerOption } from '../option-schemas.ts';
 import { SyncPilotError, toSyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -44,7 +45,7 @@ const schema = z.strictObject({
   maxBatchEvents: z.number().int().min(1).max(1_000_000).default(1000),
   lingerMs: z.number().int().min(0).max(60_000).default(5),
   pollIntervalMs: z.number().int().min(1).max(60_000).default(100),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  logger: loggerOption,
 });
 
 const LINGER_EXPIRED = Symbol('linger');

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admin, EachBatchPayload, Kafka, LogEntry } from 'kafkajs';
 import { z } from 'zod';
+import { loggerOption } from '../option-schemas.ts';
 import { SyncPilotError, toSyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -67,7 +68,7 @@ const schema = z.strictObject({
   topicRefreshMs: z.number().int().min(100).max(3_600_000).default(10_000),
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   deleteGroupOnClose: z.boolean().default(false),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  logger: loggerOption,
 });
 
 type Outcome = { readonly kind: 'stopped' } | { readonly kind: 'topics'; readonly topics: readonly string[] };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loggerOption, segmentBytesOption } from '../option-schemas.ts';
 import type { SyncPilotError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { SpoolPosition } from './spool-position.ts';
@@ -6,19 +7,14 @@ import type { SpoolPosition } from './spool-position.ts';
 /** {@link SpoolOptions} at the edge, with the defaults. */
 export const spoolOptionsSchema = z.strictObject({
   dir: z.string().min(1),
-  segmentBytes: z
-    .number()
-    .int()
-    .min(256)
-    .max(1024 * 1024 * 1024)
-    .default(16 * 1024 * 1024),
+  segmentBytes: segmentBytesOption,
   maxBytes: z
     .number()
     .int()
     .min(1024)
     .max(Number.MAX_SAFE_INTEGER)
     .default(1024 * 1024 * 1024),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  logger: loggerOption,
 });
 
 /** Options of {@link Spool.open}. */
