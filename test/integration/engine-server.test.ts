@@ -207,3 +207,32 @@ describe('protecting stages hold messages durably', () => {
     assert.equal(d.pending.length, 1);
   });
 });
+
+describe('resending a large offline queue', () => {
+  test(
+    'queued changes bigger in total than a frame are resent in frames under the limit, and all arrive',
+    { timeout: 30_000 },
+    async () => {
+      const t = await startTestServer({ config: { maxFrameBytes: 64 * 1024 } });
+      try {
+        const a = t.client();
+        await a.connect();
+        const d = a.open('big-offline');
+        await d.whenSynced();
+        d.change((tx) => void tx.makeText('root', 'body'));
+        await d.whenAcked();
+        const ref = d.crdt.get('root', 'body');
+        assert.ok(ref?.kind === 'object');
+        a.dropConnection();
+        // Ten 20 kB pastes while offline: 200 kB in all, three times the frame limit.
+        for (let i = 0; i < 10; i++) d.change((tx) => tx.insertText(ref.id, 0, String(i % 10).repeat(20_000)));
+        await d.whenAcked();
+        assert.equal(t.store.changeCount(docId('big-offline')), 11);
+        assert.equal(t.server.room(docId('big-offline')).doc.length(ref.id), 200_000);
+        assert.equal(t.server.stats().errors.SP_ERR_FRAME_TOO_LARGE ?? 0, 0);
+      } finally {
+        await t.close();
+      }
+    },
+  );
+});

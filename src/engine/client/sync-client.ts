@@ -1,6 +1,7 @@
 import { SyncPilotError, isErrorCode, type ErrorCode } from '../../core/errors.ts';
 import { actorId, isValidId, type ActorId } from '../../core/ids.ts';
 import type { Change } from '../crdt/types.ts';
+import { chunkChanges } from '../protocol/chunk-changes.ts';
 import { decodeFrame, encodeFrame } from '../protocol/frame-codec.ts';
 import { PROTOCOL_VERSIONS, type CodecName, type ProtocolMessage } from '../protocol/messages.ts';
 import { ClientDoc, type DocTransport } from './client-doc.ts';
@@ -262,21 +263,9 @@ export class SyncClient extends Emitter<SyncClientEvents> implements DocTranspor
   #resend(doc: ClientDoc): void {
     const pending = doc.pending;
     if (pending.length === 0) return;
-    // Keep frames well under the server's limit.
-    const budget = Math.floor(this.#maxFrameBytes / 4);
-    let run: Change[] = [];
-    let size = 0;
-    for (const c of pending) {
-      const s = 64 + c.ops.length * 32;
-      if (run.length > 0 && size + s > budget) {
-        this.#send({ type: 'CHANGES', doc: doc.id, changes: run });
-        run = [];
-        size = 0;
-      }
-      run.push(c);
-      size += s;
-    }
-    if (run.length > 0) this.#send({ type: 'CHANGES', doc: doc.id, changes: run });
+    // Keep frames well under the server's limit, measured by their real encoded size.
+    for (const run of chunkChanges(pending, Math.floor(this.#maxFrameBytes / 4)))
+      this.#send({ type: 'CHANGES', doc: doc.id, changes: run });
   }
 
   #retryLater(docId: string): void {

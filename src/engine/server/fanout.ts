@@ -18,22 +18,3 @@ export function missingFrom(sent: VersionVector, all: readonly Change[]): readon
 export function markSent(sent: Record<string, number>, changes: readonly Change[]): void {
   for (const c of changes) if ((sent[c.actor] ?? 0) < c.seq) sent[c.actor] = c.seq;
 }
-
-/** Splits changes into runs whose summed size estimate stays under `maxBytes` (at least one change per run). */
-export function chunkChanges(changes: readonly Change[], maxBytes: number, sizeOf: (c: Change) => number): Change[][] {
-  const out: Change[][] = [];
-  let run: Change[] = [];
-  let size = 0;
-  for (const c of changes) {
-    const s = sizeOf(c);
-    if (run.length > 0 && size + s > maxBytes) {
-      out.push(run);
-      run = [];
-      size = 0;
-    }
-    run.push(c);
-    size += s;
-  }
-  if (run.length > 0) out.push(run);
-  return out;
-}

@@ -3,10 +3,10 @@ import type { ErrorCode } from '../../core/errors.ts';
 import type { PeerId } from '../../core/ids.ts';
 import type { Pipeline, PipelineOutcome } from '../../core/pipeline.ts';
 import type { Change } from '../crdt/types.ts';
-import { binaryChangeCodec } from '../protocol/change-codec.ts';
 import { encodeFrame } from '../protocol/frame-codec.ts';
 import { nextMessageId, type EngineEnvelope } from './envelope.ts';
-import { chunkChanges, markSent, missingFrom } from './fanout.ts';
+import { markSent, missingFrom } from './fanout.ts';
+import { chunkChanges } from '../protocol/chunk-changes.ts';
 import type { PeerConnection } from './peer-connection.ts';
 import type { Room, Subscription } from './room.ts';
 
@@ -49,7 +49,7 @@ export class Outbox {
   sync(conn: PeerConnection, sub: Subscription, room: Room): void {
     const changes = room.changesSince(sub.sent);
     const clock = room.clock();
-    const runs = chunkChanges(changes, Math.floor(this.#o.maxFrameBytes / 2), (c) => binaryChangeCodec.encode(c).byteLength + 8);
+    const runs = chunkChanges(changes, Math.floor(this.#o.maxFrameBytes / 2));
     if (runs.length === 0) runs.push([]);
     runs.forEach((run, i) => {
       const complete = i === runs.length - 1;
@@ -171,7 +171,7 @@ export class Outbox {
       const budget = Math.max(1024, Math.min(Math.floor(this.#o.maxFrameBytes / 2), this.#o.highWaterBytes));
       // Size at most a few thousand changes per check: a long backlog takes several checks.
       const slice = missing.length > CATCH_UP_SLICE ? missing.slice(0, CATCH_UP_SLICE) : missing;
-      const runs = chunkChanges(slice, budget, (c) => binaryChangeCodec.encode(c).byteLength + 8);
+      const runs = chunkChanges(slice, budget);
       let sent = 0;
       for (const run of runs) {
         if (l.conn.buffered > this.#o.highWaterBytes) break;
