@@ -15,6 +15,12 @@ module.exports = {
       from: { path: '^src/policies/([^/]+)/' },
       to: { path: '^src/policies/', pathNot: '^src/policies/$1/' },
     },
+    {
+      name: 'ml-below-policies',
+      severity: 'error',
+      from: { path: '^src/ml/' },
+      to: { path: '^(src/(policies|cli|review|engine)|training|pipelines)/' },
+    },
     { name: 'no-test-imports-in-src', severity: 'error', from: { path: '^src/' }, to: { path: '^(test|bench)/' } },
   ],
   options: {
