@@ -76,6 +76,12 @@ export const compressionV1 = event(
     encodedBytes: nonNegInt,
     encodeMicros: micros,
     deliveredMs: z.number().nonnegative().finite().optional(),
+    /**
+     * The payload's feature vector under `featureSchema` (src/ml/features/), so telemetry alone
+     * can build the compression model's training rows: the label is `encodedBytes / rawBytes`.
+     */
+    features: z.array(z.number().finite()).max(64).optional(),
+    featureSchema: z.strictObject({ name: z.string().min(1).max(128), version: z.number().int().positive() }).optional(),
   }),
 );
 
