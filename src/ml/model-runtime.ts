@@ -14,7 +14,7 @@ export interface LoadedModel {
   close(): Promise<void>;
 }
 
-export type RuntimeName = 'onnx' | 'js';
+export type RuntimeName = 'onnx' | 'js' | 'auto';
 
 /**
  * Turns verified model bytes into a {@link LoadedModel}. Implementations: onnxruntime-node and a
