@@ -1,7 +1,11 @@
 import { SyncPilotError, toSyncPilotError } from '../core/errors.ts';
 import { runDemo } from './commands/demo.ts';
+import { runModels } from './commands/models.ts';
+import { runPipeline } from './commands/pipeline.ts';
 import { runServe } from './commands/serve.ts';
 import { runTelemetry } from './commands/telemetry.ts';
+import { runTrain } from './commands/train.ts';
+import { runWorker } from './commands/worker.ts';
 
 const USAGE = `syncpilot — intelligent middleware for local-first sync
 
@@ -9,6 +13,10 @@ Usage:
   syncpilot serve [--data-dir DIR] [--host H] [--port P] [--config FILE.json] [--kafka BROKERS]
   syncpilot demo  [--clients N] [--duration S] [--trace FILE] [--json] [--data-dir DIR] [--kafka BROKERS]
   syncpilot telemetry tail [--kafka BROKERS | --data-dir DIR] [--family F ...] [--count N] [--json] [--from-beginning]
+  syncpilot train <policy> [--data PATH] [--seed N] [--epochs N] [--promote] [--json] [--data-dir DIR]
+  syncpilot models list|show|promote|rollback [<policy>] [--version V] [--force] [--margin M] [--json]
+  syncpilot worker --redis URL [--prefix P]
+  syncpilot pipeline [--redis URL] [--kafka BROKERS] [--labels N] [--every S] [--drift FAMILY.FIELD]
   syncpilot help
 
 Run 'syncpilot <command> --help' for a command's options.
@@ -25,6 +33,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runDemo(rest);
       case 'telemetry':
         return await runTelemetry(rest);
+      case 'train':
+        return await runTrain(rest);
+      case 'models':
+        return await runModels(rest);
+      case 'worker':
+        return await runWorker(rest);
+      case 'pipeline':
+        return await runPipeline(rest);
       case undefined:
       case 'help':
       case '--help':
