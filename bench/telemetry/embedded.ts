@@ -41,7 +41,15 @@ function makeEvent(i: number): TelemetryEvent {
     time: Date.now(),
     tenant: 'default',
     key: `doc-${i % 512}`,
-    data: { doc: `doc-${i % 512}`, peer: `peer-${i % 64}`, changes: 1, applied: 1, bytes: 512 + (i % 4096), applyMicros: (i % 250) / 10, queuedMicros: 1 },
+    data: {
+      doc: `doc-${i % 512}`,
+      peer: `peer-${i % 64}`,
+      changes: 1,
+      applied: 1,
+      bytes: 512 + (i % 4096),
+      applyMicros: (i % 250) / 10,
+      queuedMicros: 1,
+    },
   };
 }
 

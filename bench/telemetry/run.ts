@@ -1,17 +1,18 @@
 /**
  * Telemetry benchmarks in one run (never part of `npm test`):
- *   npm run bench:telemetry [-- --runs 3] [--events 200000] [--only embedded|kafka] [--json]
+ *   npm run bench:telemetry [-- --runs 3] [--events 200000] [--only embedded|kafka] [--compression gzip|none] [--json]
  *
  * - the embedded sink (`embedded.ts`, run as a child process and its report parsed),
- * - the Kafka sink (`kafka.ts`): hot path, sustained delivery with acks=all against bare kafkajs,
- *   spool write and replay rates. Needs a broker (KAFKA_BROKERS, else `up.sh kafka`); without one
+ * - the Kafka sink (`kafka.ts`): hot path, sustained delivery with acks=all (event batches and
+ *   single-event messages) against bare kafkajs (a message per event, and packed), spool write and
+ *   replay rates, with the load average before and after. Needs a broker (KAFKA_BROKERS, else `up.sh kafka`); without one
  *   the Kafka section is reported as skipped, with the reason.
  * `--json` prints one JSON object `{ embedded, kafka }` on stdout; progress goes to stderr.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { benchBrokers, formatKafkaBench, runKafkaBench } from './kafka.ts';
+import { benchBrokers, formatKafkaBench, parseCompression, runKafkaBench } from './kafka.ts';
 import type { KafkaBenchResult } from './kafka.ts';
 
 /** The embedded sink's figures, read from its report. */
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     events: { type: 'string', default: '200000' },
     only: { type: 'string' },
+    compression: { type: 'string', default: 'gzip' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -67,7 +69,7 @@ async function kafka(): Promise<KafkaBenchResult | { skipped: string }> {
   } catch (err) {
     return { skipped: `no Kafka broker: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
   }
-  return runKafkaBench(brokers, runs, Number(values.events), log);
+  return runKafkaBench({ brokers, runs, events: Number(values.events), compression: parseCompression(values.compression), log });
 }
 
 const out: { embedded?: EmbeddedBenchResult; kafka?: KafkaBenchResult | { skipped: string } } = {};

@@ -21,6 +21,18 @@ export interface KafkaSinkOptions {
   readonly maxBatchEvents?: number;
   /** Message compression (default gzip). */
   readonly compression?: 'gzip' | 'none';
+  /**
+   * How events travel (default `batch`): `batch` packs each partition's events of a produce request
+   * into one message (header `syncpilot-format: batch.v1`, one event JSON per line; see
+   * `event-batch-format.ts`), which `KafkaTelemetrySource` unpacks; `single` sends one message per
+   * event (key = `event.key`), for consumers that read the topics directly. Same order per key.
+   */
+  readonly messageFormat?: 'batch' | 'single';
+  /**
+   * Most bytes of event JSON in one event-batch message (default 512 KiB); more goes into the next
+   * request. Keep it under the topic's `max.message.bytes` (1 MiB by default).
+   */
+  readonly maxMessageBytes?: number;
   /** The spool directory, where events wait while the broker is unreachable or slow. One sink per directory. */
   readonly spoolDir: string;
   /**
@@ -87,6 +99,13 @@ const schema = z.strictObject({
   lingerMs: z.number().int().min(0).max(1000).default(10),
   maxBatchEvents: z.number().int().min(1).max(100_000).default(1000),
   compression: z.enum(['gzip', 'none']).default('gzip'),
+  messageFormat: z.enum(['batch', 'single']).default('batch'),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(512 * 1024),
   spoolDir: z.string().min(1),
   maxBufferedEvents: z.number().int().min(2).max(10_000_000).default(50_000),
   spillAfterMs: z.number().int().min(1).max(600_000).default(1000),

@@ -29,9 +29,13 @@ interface Inflight {
 }
 
 /**
- * Telemetry to Kafka through kafkajs: an idempotent producer with acks=all, events keyed by
- * `event.key` (per-key order), value = the event's JSON, headers `type` and `tenant`, one topic
- * per event type (created when missing). kafkajs is loaded only by {@link KafkaSink.open}.
+ * Telemetry to Kafka through kafkajs: an idempotent producer with acks=all, one topic per event
+ * type (created when missing), each event on the partition of its `event.key` (murmur2, per-key
+ * order). By default (`messageFormat: 'batch'`) the events of one partition in one produce
+ * request travel as one event-batch message (header `syncpilot-format: batch.v1`, one event JSON
+ * per line, `event-batch-format.ts`), which `KafkaTelemetrySource` unpacks; with `'single'` each
+ * event is its own message (key `event.key`, value its JSON, headers `type` and `tenant`). kafkajs
+ * is loaded only by {@link KafkaSink.open}.
  *
  * `emit` only pushes onto an array. In the background, batches (up to `maxBatchEvents`, after at
  * most `lingerMs`) are validated (`parseEvent`: invalid events are counted and never sent),

@@ -1,15 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, EachBatchPayload, Kafka, LogEntry } from 'kafkajs';
+import type { Admin, Kafka, LogEntry } from 'kafkajs';
 import { z } from 'zod';
 import { loggerOption } from '../option-schemas.ts';
 import { SyncPilotError, toSyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
-import { familyOf } from '../events/validate.ts';
 import { loadKafkaJs } from '../kafka/load-kafkajs.ts';
 import { EventChecker } from './event-checker.ts';
 import { resolveFamilies, topicMatcher } from './families.ts';
-import { handleWithRetry } from './retry-handler.ts';
+import { KafkaBatchHandler } from './kafka-batch-handler.ts';
+import type { KafkaBatchCounters } from './kafka-batch-handler.ts';
 import { RunGuard } from './run-guard.ts';
 import type { SourcedEvent, TelemetrySource, TelemetrySourceRunOptions, TelemetrySourceStats } from './telemetry-source.ts';
 
@@ -33,7 +33,10 @@ export interface KafkaTelemetrySourceOptions {
    * read from their beginning, so no event of a new family or version is missed.
    */
   readonly fromBeginning?: boolean;
-  /** Most events per handler call; a larger fetched batch is split, each part committed on its own (default 1000). */
+  /**
+   * Most events per handler call; a larger fetched batch (or event-batch message) is split, each
+   * part committed on its own (default 1000).
+   */
   readonly maxBatchEvents?: number;
   /** The group session timeout (default 30 000 ms): a consumer silent this long is considered gone. */
   readonly sessionTimeoutMs?: number;
@@ -87,8 +90,13 @@ interface Subscription {
  * every `topicRefreshMs` (a new topic restarts the consumer with it). Batches are fetched per
  * partition; auto-commit is off: after the handler resolved, the offset just past the batch is
  * committed for that partition. The consumer heartbeats while a handler runs, so a slow handler
- * does not lose its partitions (up to the rebalance timeout). Message values are the events' JSON
- * (as `KafkaSink` writes them); a value that is not a valid event is counted in `invalid`.
+ * does not lose its partitions (up to the rebalance timeout). Messages are read in both formats
+ * `KafkaSink` writes (`../kafka/event-batch-format.ts`): one event's JSON, or an event batch
+ * (header `syncpilot-format: batch.v1`) whose events are handed on one by one, in order, with the
+ * position `topic/partition/offset#index`. Each record that is not a valid event (a bad line of a
+ * batch included) is counted in `invalid`. A handler call may end inside an event batch: that
+ * position is committed with the offset's metadata, and the next consumer skips what was handled
+ * (`kafka-batch-handler.ts`).
  */
 export class KafkaTelemetrySource implements TelemetrySource {
   readonly #o: z.output<typeof schema>;
@@ -96,8 +104,7 @@ export class KafkaTelemetrySource implements TelemetrySource {
   readonly #checker: EventChecker;
   readonly #guard = new RunGuard('KafkaTelemetrySource');
   #kafka: Promise<Kafka> | undefined;
-  #received = 0;
-  #committed = 0;
+  readonly #counters: KafkaBatchCounters = { received: 0, committed: 0 };
   /** A consumer of this source joined its group at least once (so there is a group to delete). */
   #joined = false;
   #closing: Promise<void> | undefined;
@@ -144,7 +151,7 @@ export class KafkaTelemetrySource implements TelemetrySource {
   }
 
   stats(): TelemetrySourceStats {
-    return { received: this.#received, invalid: this.#checker.invalid, duplicates: 0, committed: this.#committed };
+    return { received: this.#counters.received, invalid: this.#checker.invalid, duplicates: 0, committed: this.#counters.committed };
   }
 
   close(): Promise<void> {
@@ -240,6 +247,19 @@ export class KafkaTelemetrySource implements TelemetrySource {
         wake.abort();
       }
     });
+    const batches = new KafkaBatchHandler({
+      admin,
+      groupId: this.#o.groupId,
+      maxBatchEvents: this.#o.maxBatchEvents,
+      heartbeatIntervalMs: this.#o.heartbeatIntervalMs,
+      families,
+      checker: this.#checker,
+      counters: this.#counters,
+      logger: this.#logger,
+      handle,
+      signal,
+    });
+    const offJoin = consumer.on(consumer.events.GROUP_JOIN, () => batches.forgetPositions());
     try {
       if (!(await settled(consumer.connect(), wake.signal))) return { kind: 'stopped' };
       const resumed = topics.filter((t) => initial.has(t));
@@ -250,7 +270,7 @@ export class KafkaTelemetrySource implements TelemetrySource {
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: 1,
-        eachBatch: (payload) => this.#eachBatch(payload, families, handle, signal),
+        eachBatch: (payload) => batches.handleBatch(payload),
       });
       this.#joined = true;
       for (;;) {
@@ -273,59 +293,9 @@ export class KafkaTelemetrySource implements TelemetrySource {
     } finally {
       signal.removeEventListener('abort', onAbort);
       offCrash();
+      offJoin();
       // Waits for the batch in progress; its handler's result is committed first if it resolved.
       await consumer.disconnect().catch(() => undefined);
-    }
-  }
-
-  async #eachBatch(
-    p: EachBatchPayload,
-    families: ReadonlySet<string> | undefined,
-    handle: (batch: readonly SourcedEvent[]) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const { topic, partition, messages } = p.batch;
-    const max = this.#o.maxBatchEvents;
-    for (let start = 0; start < messages.length; start += max) {
-      if (signal.aborted || !p.isRunning() || p.isStale()) return;
-      const chunk = messages.slice(start, start + max);
-      const events: SourcedEvent[] = [];
-      for (const m of chunk) {
-        this.#received++;
-        const position = `${topic}/${partition}/${m.offset}`;
-        if (m.value === null) {
-          this.#checker.fail('(no value)', position, 'a message without a value (tombstone)');
-          continue;
-        }
-        let value: unknown;
-        try {
-          value = JSON.parse(m.value.toString('utf8'));
-        } catch (err) {
-          this.#checker.fail('(not JSON)', position, String(err));
-          continue;
-        }
-        const event = this.#checker.check(value, position);
-        // A topic holds one type by convention; an event of another family in it is not asked for.
-        if (event !== undefined && (families === undefined || families.has(familyOf(event.type) ?? ''))) events.push({ event, position });
-      }
-      if (events.length > 0) {
-        // kafkajs heartbeats only between batches; a long handler must not cost the partitions.
-        const beat = setInterval(() => void p.heartbeat().catch(() => undefined), this.#o.heartbeatIntervalMs);
-        let handled: boolean;
-        try {
-          handled = await handleWithRetry(handle, events, signal, this.#logger, `kafka:${this.#o.groupId}`);
-        } finally {
-          clearInterval(beat);
-        }
-        if (!handled) return;
-      }
-      const last = chunk[chunk.length - 1]?.offset;
-      if (last === undefined) continue;
-      p.resolveOffset(last);
-      // Explicit offsets: committed even while kafkajs is stopping (a stop waits for this batch).
-      await p.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
-      this.#committed += events.length;
-      if (!signal.aborted) await p.heartbeat();
     }
   }
 }

@@ -5,7 +5,8 @@ export interface SourcedEvent {
   readonly event: SyncPilotEvent;
   /**
    * Where the event was read, opaque to consumers and meant for logs: `topic/partition/offset`
-   * (Kafka) or `segment:offset` (the embedded log).
+   * (Kafka; `topic/partition/offset#index` for an event inside an event-batch message) or
+   * `segment:offset` (the embedded log).
    */
   readonly position: string;
 }
