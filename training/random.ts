@@ -1,3 +1,5 @@
+import { mulberry32 } from '../src/core/random.ts';
+
 /**
  * A small seeded PRNG (mulberry32) for everything in training that must be reproducible: splits,
  * shuffles, parity inputs. `Math.random` is never used where a seed is given.
@@ -11,14 +13,7 @@ export interface Rng {
 
 /** A deterministic generator: the same 32-bit `seed` always gives the same sequence. */
 export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return { next, int: (n) => Math.floor(next() * n) };
 }
 

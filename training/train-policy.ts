@@ -2,9 +2,20 @@ import { readdir } from 'node:fs/promises';
 import { SyncPilotError } from '../src/core/errors.ts';
 import { isPolicy, type Policy } from '../src/ml/policy.ts';
 import { trainSizeRegressor } from './policies/compression/train-size-regressor.ts';
-import type { TrainPolicyOptions, TrainResult } from './train-result.ts';
+import type { TelemetryData } from './policies/compression/telemetry-dataset.ts';
+import type { TrainPolicyOptions as BaseTrainPolicyOptions, TrainResult } from './train-result.ts';
 
-export type { TrainPolicyOptions, TrainResult } from './train-result.ts';
+export type { TrainResult } from './train-result.ts';
+export type { TelemetryData } from './policies/compression/telemetry-dataset.ts';
+
+/** Options of {@link trainPolicy}. */
+export interface TrainPolicyOptions extends BaseTrainPolicyOptions {
+  /**
+   * Rows made from telemetry labels (the pipeline's train job writes them), trained on beside
+   * `data` in groups of their own, and counted in the card. Default none.
+   */
+  readonly telemetry?: TelemetryData;
+}
 
 /** Seed used when none is given. */
 export const DEFAULT_TRAIN_SEED = 1;
@@ -15,7 +26,8 @@ export const DEFAULT_TRAIN_SEED = 1;
  * size regressor) has a trainer yet. Deterministic for a seed on one backend (see `trainDense`).
  * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` for an unknown policy or one with no trainer yet,
  * bad options, or an `outDir` that exists and is not empty; `SP_ERR_DATASET_INVALID` for missing or
- * malformed data; `SP_ERR_MODEL_MISMATCH` when TF.js / onnxruntime parity fails
+ * malformed data (the telemetry rows' file included); `SP_ERR_MODEL_MISMATCH` when TF.js /
+ * onnxruntime parity fails
  */
 export async function trainPolicy(policy: Policy, opts: TrainPolicyOptions): Promise<TrainResult> {
   if (!isPolicy(policy)) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `unknown policy ${JSON.stringify(policy)}`);
@@ -25,6 +37,7 @@ export async function trainPolicy(policy: Policy, opts: TrainPolicyOptions): Pro
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `epochs must be an integer in 1..100000, got ${opts.epochs}`);
   }
   if (typeof opts.outDir !== 'string' || opts.outDir === '') throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'outDir is required');
+  checkTelemetry(opts.telemetry);
   // The exporter refuses it too, but only after training: fail before spending the time.
   await refuseNonEmptyDir(opts.outDir);
   switch (policy) {
@@ -47,4 +60,16 @@ async function refuseNonEmptyDir(dir: string): Promise<void> {
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `outDir ${dir} is not a usable directory`, { cause: err });
   }
   if (entries.length > 0) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `outDir ${dir} already exists and is not empty`);
+}
+
+function checkTelemetry(t: TelemetryData | undefined): void {
+  if (t === undefined) return;
+  const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (
+    !count(t.labels) ||
+    !Object.values(t.skipped).every(count) ||
+    (t.file !== undefined && (typeof t.file !== 'string' || t.file === ''))
+  ) {
+    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'telemetry needs a label count, skip counts and (when rows were made) a file');
+  }
 }

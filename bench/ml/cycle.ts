@@ -1,23 +1,32 @@
 /**
  * The full retraining cycle, timed: N new labels appended to the embedded telemetry log → the
  * label trigger (reading the log through `EmbeddedTelemetrySource`) enqueues a cycle → the
- * in-process runner trains (TF.js), exports (ONNX + card, parity), registers, evaluates and
- * promotes → the registry's file-watch bus tells a `ModelHost` → its `Predictor` answers from the
- * new version. Each run starts from an empty data directory (no champion: the baseline serves).
+ * in-process runner reads the labels back as rows, trains (TF.js) on the Canterbury chunks plus
+ * those rows, exports (ONNX + card, parity), registers, evaluates and promotes → the registry's
+ * file-watch bus tells a `ModelHost` → its `Predictor` answers from the new version. Each run
+ * starts from an empty data directory (no champion: the baseline serves).
  * Goal: under 60 s for a small model on this machine.
+ *
+ * The labels are real: chunks (64 B..16 KiB) of the text of the editing traces in
+ * `../shared/data/traces` (a LaTeX paper, a blog, a shared story — content the corpus does not
+ * hold), each with its `compression-size` features from the serving feature function and its
+ * real brotli size at the model target's quality, as the compression stage would report them.
+ * They are made before the clock starts.
  *
  *   node --import tsx bench/ml/cycle.ts [--runs 3] [--labels 100] [--epochs N] [--json]
  *
  * `runCycleBench` is also called by `bench/ml/run.ts`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { newEventId } from '../../src/core/telemetry.ts';
+import { compressPayload } from '../../src/engine/protocol/compression.ts';
 import { compressionSizeBaseline } from '../../src/ml/features/compression-size-baseline.ts';
-import { compressionSizeFeatures } from '../../src/ml/features/compression-size.ts';
+import { compressionSizeFeatures, FEATURE_SCHEMA } from '../../src/ml/features/compression-size.ts';
 import { ModelHost } from '../../src/ml/model-host.ts';
 import { createOnnxRuntime } from '../../src/ml/runtime/onnx-runtime.ts';
 import { EmbeddedLogSink } from '../../src/telemetry/embedded-log-sink.ts';
@@ -27,6 +36,7 @@ import type { PipelineDeps } from '../../pipelines/jobs/pipeline-deps.ts';
 import { InProcessRunner } from '../../pipelines/runner/in-process.ts';
 import { LabelTrigger } from '../../pipelines/triggers/label-trigger.ts';
 import { runTelemetryTriggers } from '../../pipelines/triggers/telemetry-trigger.ts';
+import { DEFAULT_SIZE_TARGET } from '../../training/policies/compression/size-target.ts';
 
 /** Options of {@link runCycleBench}. */
 export interface CycleBenchOptions {
@@ -57,6 +67,8 @@ export interface CycleRun {
   readonly backend: string;
   readonly mae: number;
   readonly baselineMae: number;
+  /** Training rows the card says came from the telemetry labels. */
+  readonly telemetryRows: number;
 }
 
 export interface CycleBenchResult {
@@ -76,18 +88,23 @@ export interface CycleBenchResult {
 }
 
 const GOAL_MS = 60_000;
-const FEATURES = compressionSizeFeatures(new TextEncoder().encode('the quick brown fox jumps over the lazy dog '.repeat(40)));
+const TRACES_DIR = fileURLToPath(new URL('../../../shared/data/traces/', import.meta.url));
+const TRACES = ['automerge-paper', 'seph-blog1', 'friendsforever'] as const;
+const CHUNK_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384] as const;
 
 /** Runs the cycle `runs` times and reports medians. */
 export async function runCycleBench(options: CycleBenchOptions = {}): Promise<CycleBenchResult> {
   const runs = options.runs ?? (options.quick === true ? 1 : 3);
   const labels = options.labels ?? 100;
   const log = options.log ?? (() => undefined);
+  const texts = await loadTraceTexts();
   const out: CycleRun[] = [];
   for (let i = 0; i < runs; i++) {
-    const r = await oneCycle(labels, options.epochs);
+    // The same chunks every run, with fresh event ids (an id is a label's identity).
+    const events = realLabels(texts, labels);
+    const r = await oneCycle(events, options.epochs, texts[0]?.bytes ?? new Uint8Array(1));
     log(
-      `cycle ${i + 1}/${runs}: serving v${r.version} after ${(r.servingMs / 1000).toFixed(2)} s (training ${((r.trainedMs - r.trainStartMs) / 1000).toFixed(2)} s, ${r.epochsRun} epochs on ${r.backend})`,
+      `cycle ${i + 1}/${runs}: serving v${r.version} after ${(r.servingMs / 1000).toFixed(2)} s (training ${((r.trainedMs - r.trainStartMs) / 1000).toFixed(2)} s, ${r.epochsRun} epochs on ${r.backend}, ${r.telemetryRows} telemetry rows)`,
     );
     out.push(r);
   }
@@ -109,7 +126,9 @@ export async function runCycleBench(options: CycleBenchOptions = {}): Promise<Cy
   };
 }
 
-async function oneCycle(labels: number, epochs: number | undefined): Promise<CycleRun> {
+async function oneCycle(events: readonly LabelEvent[], epochs: number | undefined, probe: Uint8Array): Promise<CycleRun> {
+  const labels = events.length;
+  const FEATURES = compressionSizeFeatures(probe.subarray(0, 2048));
   const dataDir = await mkdtemp(join(tmpdir(), 'sp-bench-cycle-'));
   const marks: { enqueued?: number; trainStart?: number; trained?: number; promoted?: number } = {};
   let t0 = 0;
@@ -153,7 +172,7 @@ async function oneCycle(labels: number, epochs: number | undefined): Promise<Cyc
     await host.ready('compression');
     if ((await predictor.predict(FEATURES)).source !== 'baseline') throw new Error('a fresh directory should serve the baseline');
     t0 = performance.now();
-    for (let i = 0; i < labels; i++) sink.emit(labelEvent(i));
+    for (const e of events) sink.emit(e);
     await sink.flush();
     let servingMs: number | undefined;
     let version = 0;
@@ -179,6 +198,7 @@ async function oneCycle(labels: number, epochs: number | undefined): Promise<Cyc
       backend: card.training.backend,
       mae: card.metrics.test.mae ?? NaN,
       baselineMae: card.metrics.baseline?.mae ?? NaN,
+      telemetryRows: Number(card.training.config['telemetryRows'] ?? 0),
     };
   } finally {
     ctrl.abort();
@@ -192,25 +212,67 @@ async function oneCycle(labels: number, epochs: number | undefined): Promise<Cyc
   }
 }
 
-/** A compression outcome: what a brotli-compressed message actually came to (a label of the size model). */
-function labelEvent(i: number): Parameters<EmbeddedLogSink['emit']>[0] {
-  const rawBytes = 512 + ((i * 7919) % 8192);
-  return {
-    type: 'syncpilot.compression.v1',
-    id: newEventId(),
-    time: Date.now(),
-    tenant: 'default',
-    key: `peer-${i % 8}`,
-    data: {
-      peer: `peer-${i % 8}`,
-      decision: 'compress',
-      codec: 'brotli',
-      level: 4,
-      rawBytes,
-      encodedBytes: Math.round(rawBytes * 0.3),
-      encodeMicros: 40,
-    },
-  };
+type LabelEvent = Parameters<EmbeddedLogSink['emit']>[0];
+
+interface TraceText {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+/** The final text of each editing trace (real documents people wrote). */
+async function loadTraceTexts(): Promise<TraceText[]> {
+  const out: TraceText[] = [];
+  for (const name of TRACES) {
+    let gz: Buffer;
+    try {
+      gz = await readFile(join(TRACES_DIR, `${name}.json.gz`));
+    } catch (err) {
+      throw new Error(`the cycle bench makes its labels from ../shared/data/traces/${name}.json.gz, which is absent`, { cause: err });
+    }
+    const { endContent } = JSON.parse(gunzipSync(gz).toString('utf8')) as { endContent: string };
+    out.push({ name, bytes: new TextEncoder().encode(endContent) });
+  }
+  return out;
+}
+
+/**
+ * `n` compression outcomes of real payloads: label `i` is a chunk of one trace's text (sizes and
+ * traces taken in turn, offsets spread over the text), with its serving features and its brotli
+ * size at the target's quality, measured now.
+ */
+function realLabels(texts: readonly TraceText[], n: number): LabelEvent[] {
+  const level = DEFAULT_SIZE_TARGET.level;
+  const out: LabelEvent[] = [];
+  for (let i = 0; i < n; i++) {
+    const text = texts[i % texts.length]!;
+    const size = Math.min(CHUNK_SIZES[Math.floor(i / texts.length) % CHUNK_SIZES.length]!, text.bytes.byteLength);
+    const offset = (i * 7919 * 31) % (text.bytes.byteLength - size + 1);
+    const chunk = text.bytes.subarray(offset, offset + size);
+    const t = performance.now();
+    const encoded = compressPayload(DEFAULT_SIZE_TARGET.codec, chunk, level);
+    const encodeMicros = (performance.now() - t) * 1000;
+    const peer = `peer-${i % 8}`;
+    out.push({
+      type: 'syncpilot.compression.v1',
+      id: newEventId(),
+      time: Date.now(),
+      tenant: 'default',
+      key: text.name,
+      data: {
+        peer,
+        doc: text.name,
+        decision: 'compress',
+        codec: DEFAULT_SIZE_TARGET.codec,
+        ...(level === undefined ? {} : { level }),
+        rawBytes: chunk.byteLength,
+        encodedBytes: encoded.byteLength,
+        encodeMicros,
+        features: Array.from(compressionSizeFeatures(chunk)),
+        featureSchema: { name: FEATURE_SCHEMA.name, version: FEATURE_SCHEMA.version },
+      },
+    });
+  }
+  return out;
 }
 
 function median(xs: readonly number[]): number {
@@ -224,14 +286,15 @@ export function formatCycleBench(r: CycleBenchResult): string {
   const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
   const m = r.median;
   return [
-    `Full cycle: ${r.labels} new labels in the embedded log → compression model serving (median of ${r.runs.length})`,
+    `Full cycle: ${r.labels} new real labels in the embedded log → compression model serving (median of ${r.runs.length})`,
     `  labels → trigger enqueued       ${s(m.labelsToTrigger)}`,
-    `  trigger → training starts       ${s(m.triggerToTrainStart)}`,
+    `  trigger → training starts       ${s(m.triggerToTrainStart)}   (labels read back as rows)`,
     `  training (data, fit, export)    ${s(m.training)}`,
     `  register, evaluate, promote     ${s(m.registerEvaluatePromote)}`,
     `  promotion → predictor serving   ${s(m.promoteToServing)}`,
     `  total                           ${s(m.total)}   goal < ${s(r.goalMs)}: ${r.withinGoal ? 'met' : 'MISSED'}`,
     `  model mae ${r.runs.map((x) => x.mae.toFixed(4)).join(', ')} vs baseline ${r.runs[0]?.baselineMae.toFixed(4) ?? '-'}; epochs ${r.runs.map((x) => x.epochsRun).join(', ')} on ${r.runs[0]?.backend ?? '-'}`,
+    `  telemetry rows in the training data ${r.runs.map((x) => x.telemetryRows).join(', ')} (of ${r.labels} labels)`,
   ].join('\n');
 }
 

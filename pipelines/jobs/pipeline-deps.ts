@@ -3,6 +3,8 @@ import type { TelemetrySink } from '../../src/core/telemetry.ts';
 import type { ModelCard } from '../../src/ml/model-card.ts';
 import type { ModelRuntime } from '../../src/ml/model-runtime.ts';
 import type { Policy } from '../../src/ml/policy.ts';
+import type { TelemetrySource } from '../../src/telemetry/source/telemetry-source.ts';
+import type { LabelRowMapper } from '../../training/policies/compression/telemetry-rows.ts';
 
 /** One epoch's progress, as the trainer reports it. */
 export interface TrainProgress {
@@ -12,9 +14,20 @@ export interface TrainProgress {
   readonly valLoss?: number;
 }
 
+/** Rows a train job made from telemetry labels (the shape of `training/train-policy.ts`'s `TelemetryData`). */
+export interface TelemetryRowsInput {
+  /** JSON-lines dataset of the rows; absent when no label made a row. */
+  readonly file?: string;
+  readonly labels: number;
+  readonly skipped: Readonly<Record<string, number>>;
+  readonly through?: string;
+}
+
 /** Options of {@link TrainPolicyFn} (the shape of `training/train-policy.ts`). */
 export interface TrainPolicyOptions {
   readonly data?: string;
+  /** Telemetry rows to train on beside `data` (a `labels` trigger's cycle). */
+  readonly telemetry?: TelemetryRowsInput;
   /** Directory the exported model (card + ONNX file) is written under. */
   readonly outDir: string;
   readonly seed?: number;
@@ -57,6 +70,22 @@ export interface PipelineRegistry {
 }
 
 /**
+ * Where a train job finds the labels a `labels` trigger counted, and how they become rows. Absent:
+ * cycles train on the policy's data only.
+ */
+export interface PipelineLabels {
+  /**
+   * A new source over the telemetry the trigger read, positioned at the oldest event and
+   * committing nowhere (the job closes it).
+   */
+  openSource(): TelemetrySource;
+  /** How the policy's label events become rows; `undefined` when its trainer takes none yet. */
+  mapperFor(policy: Policy): Promise<LabelRowMapper | undefined>;
+  /** Reading ends once no batch came for this long and the watermark's last label was not seen (default 3000 ms). */
+  readonly idleMs?: number;
+}
+
+/**
  * Everything the job functions need from outside, injected so that the same functions run in
  * the in-process runner, in BullMQ workers, and against fakes in tests.
  */
@@ -68,6 +97,8 @@ export interface PipelineDeps {
   readonly fingerprintData: (policy: Policy, data: string | undefined) => Promise<string>;
   /** Job ledgers and training output: `<workDir>/jobs/<jobId>/`. */
   readonly workDir: string;
+  /** Telemetry labels as training rows (see {@link PipelineLabels}). */
+  readonly labels?: PipelineLabels;
   /** When given, the evaluate job loads each new model with it and runs one row (a smoke test). */
   readonly runtime?: ModelRuntime;
   /** Where `model-lifecycle` events (trained, evaluated, promoted) go. */

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SyncPilotError } from '../../src/core/errors.ts';
 import type { ModelCard } from '../../src/ml/model-card.ts';
 import { readModelFiles } from '../../src/ml/model-files.ts';
+import { dropLabelsFile, telemetryForJob } from './job-labels.ts';
 import { JobLedger } from './job-ledger.ts';
 import { parseJob, trainPayloadSchema, trainResultSchema, type TrainPayload, type TrainResult } from './job-schemas.ts';
 import { emitLifecycle } from './lifecycle.ts';
@@ -24,7 +25,9 @@ const trainedSchema = z.strictObject({
 });
 
 /**
- * Trains the payload's policy and registers the model as a challenger, exactly once per job id:
+ * Trains the payload's policy and registers the model as a challenger, exactly once per job id.
+ * A `labels` trigger's cycle also trains on the telemetry labels up to its watermark, as rows
+ * (`telemetryForJob`; collected once per job, kept until the result is recorded). Exactly once:
  * a finished job returns its recorded result; a model trained by an attempt that died before
  * registering is registered without training again; and a model registered by an attempt that
  * died before recording it is found in the registry by its file's SHA-256 instead of being
@@ -57,10 +60,12 @@ export async function trainJob(input: TrainPayload, deps: PipelineDeps, options:
       await rm(outDir, { recursive: true, force: true });
       await mkdir(outDir, { recursive: true });
       const t0 = clock();
+      const telemetry = await telemetryForJob(payload, deps, ledger);
       const out = await deps.trainPolicy(payload.policy, {
         outDir,
         seed: payload.seed,
         ...(payload.data === undefined ? {} : { data: payload.data }),
+        ...(telemetry === undefined ? {} : { telemetry }),
         ...(payload.epochs === undefined ? {} : { epochs: payload.epochs }),
         ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
       });
@@ -97,6 +102,7 @@ export async function trainJob(input: TrainPayload, deps: PipelineDeps, options:
   };
   await ledger.write('result.json', result);
   await rm(join(ledger.dir, 'out'), { recursive: true, force: true });
+  await dropLabelsFile(ledger);
   deps.logger?.info('model trained and registered', {
     policy: payload.policy,
     version: card.version,

@@ -7,19 +7,10 @@ import type { SyncPilotEvent } from '../../src/telemetry/events/schemas.ts';
 import type { SourcedEvent } from '../../src/telemetry/source/telemetry-source.ts';
 import type { EnqueueResult, PipelineEnqueuer } from '../jobs/cycle-steps.ts';
 import { parseJob, watermarkSchema, type TrainRequestInput, type Watermark } from '../jobs/job-schemas.ts';
+import { DEFAULT_LABELS } from '../jobs/label-events.ts';
 import { WatermarkCounter, type TelemetryTrigger } from './telemetry-trigger.ts';
 
-/** What counts as a new label for each policy: the outcome its model learns to predict. */
-export const DEFAULT_LABELS: Record<Policy, { readonly families: readonly string[]; readonly isLabel: (e: SyncPilotEvent) => boolean }> = {
-  // A person accepted, rejected or edited a suggestion.
-  conflict: { families: ['review-decision'], isLabel: (e) => e.type === 'syncpilot.review-decision.v1' },
-  // A session opened a document: what prefetch should have predicted.
-  prefetch: { families: ['access'], isLabel: (e) => e.type === 'syncpilot.access.v1' && e.data.action === 'open' },
-  // A codec's actual output size for a compressed message.
-  compression: { families: ['compression'], isLabel: (e) => e.type === 'syncpilot.compression.v1' && e.data.decision === 'compress' },
-  // A quarantined peer released: a false positive someone corrected.
-  anomaly: { families: ['anomaly'], isLabel: (e) => e.type === 'syncpilot.anomaly.v1' && e.data.action === 'release' },
-};
+export { DEFAULT_LABELS } from '../jobs/label-events.ts';
 
 /** Options of {@link LabelTrigger}. */
 export interface LabelTriggerOptions {
@@ -29,6 +20,10 @@ export interface LabelTriggerOptions {
   readonly threshold: number;
   /** Default {@link DEFAULT_LABELS} of the policy. */
   readonly families?: readonly string[];
+  /**
+   * Default the policy's. Only what is counted changes: the cycle's train job reads back the
+   * policy's {@link DEFAULT_LABELS} through the watermark's last event.
+   */
   readonly isLabel?: (e: SyncPilotEvent) => boolean;
   /** The rest of each train request (data, seed, epochs, margin …). */
   readonly request?: Omit<TrainRequestInput, 'policy' | 'trigger' | 'watermark'>;

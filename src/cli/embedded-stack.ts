@@ -13,6 +13,8 @@ import { SqliteDocStore } from '../engine/store/sqlite-store.ts';
 import { SyncPilotError } from '../core/errors.ts';
 import { EmbeddedLogSink } from '../telemetry/embedded-log-sink.ts';
 import { KafkaSink } from '../telemetry/kafka/kafka-sink.ts';
+import type { ModelServingConfig } from './model-serving-config.ts';
+import { ModelServing } from './model-serving.ts';
 
 export interface EmbeddedStack {
   readonly server: SyncServer;
@@ -20,8 +22,26 @@ export interface EmbeddedStack {
   readonly telemetry: TelemetrySink;
   /** Where `telemetry` goes. */
   readonly telemetrySink: 'embedded' | 'kafka' | 'none';
+  /**
+   * The server's models: `models.predictor(policy)` is a policy's micro-batched predictor, on the
+   * registry's champion (hot-swapped on promotion) or its baseline. Without
+   * {@link StackOptions.models} it is off: every predictor answers with its baseline.
+   */
+  readonly models: ModelServing;
   close(): Promise<void>;
 }
+
+/** What a stage factory is given: the stack's parts that exist before the server starts. */
+export interface StackContext {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly telemetry: TelemetrySink;
+  /** Where a policy's stage gets its predictor (`models.predictor('compression')`). */
+  readonly models: ModelServing;
+}
+
+/** Makes the extra stages once the stack's telemetry and models are up. */
+export type StageFactory = (ctx: StackContext) => readonly Stage<EngineEnvelope>[];
 
 /** Telemetry choices made on the command line rather than in the configuration file. */
 export interface StackTelemetryOptions {
@@ -30,6 +50,15 @@ export interface StackTelemetryOptions {
    * embedded log, spooling to `<dataDir>/telemetry-spool` while the broker is unreachable.
    */
   readonly kafkaBrokers?: readonly string[];
+}
+
+/** Options of {@link startEmbeddedStack}. */
+export interface StackOptions extends StackTelemetryOptions {
+  /**
+   * Serve the model registry's champions (what `syncpilot serve` does), following promotions on
+   * the configured bus. Default: off (the demo).
+   */
+  readonly models?: ModelServingConfig;
 }
 
 const BROKER = /^[^\s,]+:\d{1,5}$/;
@@ -67,13 +96,16 @@ export function kafkaBrokersFrom(flag: string | undefined, env: NodeJS.ProcessEn
 /**
  * The embedded default: SQLite store and append-only telemetry log under `config.dataDir`, the
  * built-in auth stage, and the sync server. No Kafka or Redis needed; with
- * `telemetryOptions.kafkaBrokers` telemetry goes to Kafka instead of the embedded log.
+ * `options.kafkaBrokers` telemetry goes to Kafka instead of the embedded log; with
+ * `options.models` the registry's champion models are served (`stack.models`). `extraStages` may
+ * be a {@link StageFactory}, called once telemetry and models are up, so stages can take their
+ * predictors.
  */
 export async function startEmbeddedStack(
   config: ServerConfig,
   logger: Logger,
-  extraStages: readonly Stage<EngineEnvelope>[] = [],
-  telemetryOptions: StackTelemetryOptions = {},
+  extraStages: readonly Stage<EngineEnvelope>[] | StageFactory = [],
+  options: StackOptions = {},
 ): Promise<EmbeddedStack> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = SqliteDocStore.open({
@@ -82,7 +114,7 @@ export async function startEmbeddedStack(
     durability: config.durability,
   });
   let telemetry: TelemetrySink;
-  const brokers = telemetryOptions.kafkaBrokers;
+  const brokers = options.kafkaBrokers;
   const telemetrySink = brokers !== undefined && brokers.length > 0 ? 'kafka' : config.telemetry.sink;
   try {
     if (telemetrySink === 'kafka') {
@@ -96,35 +128,53 @@ export async function startEmbeddedStack(
     store.close();
     throw err;
   }
+  let models: ModelServing | undefined;
   let server: SyncServer;
   try {
+    // Models load before the server listens, so the first message already meets its model.
+    models =
+      options.models === undefined
+        ? ModelServing.off()
+        : await ModelServing.start({ config: options.models, dataDir: config.dataDir, telemetry, logger });
+    const ctx: StackContext = { config, logger, telemetry, models };
     server = await SyncServer.start({
       config,
       store,
-      stages: [createAuthzStage(), ...extraStages],
+      stages: [createAuthzStage(), ...(typeof extraStages === 'function' ? extraStages(ctx) : extraStages)],
       authenticator: createVerifier(config.auth),
       telemetry,
       logger,
     });
   } catch (err) {
-    await telemetry.close();
-    store.close();
+    try {
+      await models?.close();
+    } finally {
+      await telemetry.close();
+      store.close();
+    }
     throw err;
   }
+  const servedModels = models;
   return {
     server,
     store,
     telemetry,
     telemetrySink,
+    models: servedModels,
     async close() {
-      // Telemetry is flushed and the store closed even when an earlier step fails.
+      // Models stop after the traffic that may use them, and before telemetry, which carries their
+      // last events; telemetry is flushed and the store closed even when an earlier step fails.
       try {
         await server.close();
       } finally {
         try {
-          await telemetry.close();
+          await servedModels.close();
         } finally {
-          store.close();
+          try {
+            await telemetry.close();
+          } finally {
+            store.close();
+          }
         }
       }
     },

@@ -11,6 +11,7 @@ const USAGE = `syncpilot — intelligent middleware for local-first sync
 
 Usage:
   syncpilot serve [--data-dir DIR] [--host H] [--port P] [--config FILE.json] [--kafka BROKERS]
+                  [--models-bus file|redis|kafka] [--redis URL] [--models-registry DIR]
   syncpilot demo  [--clients N] [--duration S] [--trace FILE] [--json] [--data-dir DIR] [--kafka BROKERS]
   syncpilot telemetry tail [--kafka BROKERS | --data-dir DIR] [--family F ...] [--count N] [--json] [--from-beginning]
   syncpilot train <policy> [--data PATH] [--seed N] [--epochs N] [--promote] [--json] [--data-dir DIR]

@@ -6,6 +6,7 @@ import type { HeldMessage } from '../core/pipeline.ts';
 import type { Envelope } from '../core/stage.ts';
 import { ROOT, type Change, type VersionVector } from '../engine/crdt/types.ts';
 import type { DocStore, Snapshot } from '../engine/store/types.ts';
+import { mulberry32 } from '../core/random.ts';
 
 /** What a conformance run needs: a fresh, empty store per test, and how to clean up after it. */
 export interface DocStoreConformanceSetup {
@@ -47,14 +48,7 @@ function sampleChange(actor: string, seq: number, deps: VersionVector = {}, tag 
 
 /** A deterministic PRNG (mulberry32), so a failing case can be replayed. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** `count` changes by `actors` actors, interleaved as a server would receive them (each actor's in seq order). */

@@ -7,17 +7,11 @@ import { sha256Hex } from '../ml/model-files.ts';
 import type { ModelRuntime } from '../ml/model-runtime.ts';
 import { encodeOnnxModel } from '../ml/onnx/encode-onnx.ts';
 import type { Policy } from '../ml/policy.ts';
+import { mulberry32 } from '../core/random.ts';
 
 /** A deterministic PRNG in [0, 1) (mulberry32), so every run draws the same weights and inputs. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** A shape to build: widths from input to output, one activation per layer, optional standardisation. */

@@ -100,7 +100,7 @@ const hasCode = (code: string) => (err: unknown) => err instanceof SyncPilotErro
  *   const root = await mkdtemp(join(tmpdir(), 'bus-'));
  *   return {
  *     open: async () => new FileWatchBus({ root }),
- *     injectRaw: (text) => writeFile(join(root, 'compression', NOTICE_FILE), text),
+ *     injectRaw: (text) => writeAtomically(join(root, 'compression', NOTICE_FILE), text),
  *     coalesces: true,
  *     teardown: () => rm(root, { recursive: true, force: true }),
  *   };

@@ -1,3 +1,5 @@
+import { mulberry32 } from '../core/random.ts';
+
 /** A deterministic pseudo-random source; the same seed always gives the same sequence. */
 export interface Prng {
   /** A float in [0, 1). */
@@ -13,14 +15,7 @@ export interface Prng {
  * security-related. Workloads must not use `Math.random`, so that a seed reproduces a run.
  */
 export function createPrng(seed: number): Prng {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (n) => Math.floor(next() * n),

@@ -9,6 +9,7 @@ import { actorId } from '../../src/core/ids.ts';
 import { CrdtDoc } from '../../src/engine/crdt/crdt-doc.ts';
 import type { Change, ObjId, Scalar } from '../../src/engine/crdt/types.ts';
 import { vvCompare } from '../../src/engine/crdt/version-vector.ts';
+import { mulberry32 } from '../../src/core/random.ts';
 
 export type Edit =
   | { readonly t: 'set'; readonly key: string; readonly value: number }
@@ -80,14 +81,7 @@ export const edits = { map: mapEdit, seq: seqEdit, bigSeq: bigSeqEdit, counter: 
 
 /** A small seeded PRNG (mulberry32), so a failing case replays exactly. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 export function shuffle<T>(items: readonly T[], random: () => number): T[] {

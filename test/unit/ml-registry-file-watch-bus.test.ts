@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger } from '../../src/core/logger.ts';
@@ -16,7 +16,10 @@ for (const watch of [true, false]) {
       open: async () => new FileWatchBus({ root, watch, pollIntervalMs: watch ? 250 : 25, logger: silentLogger }),
       injectRaw: async (text) => {
         await mkdir(join(root, 'compression'), { recursive: true });
-        await writeFile(join(root, 'compression', NOTICE_FILE), text);
+        // Atomically, as publish() writes: a plain writeFile can be seen half-done (empty), counting twice.
+        const tmp = join(root, 'compression', `${NOTICE_FILE}.inject`);
+        await writeFile(tmp, text);
+        await rename(tmp, join(root, 'compression', NOTICE_FILE));
       },
       coalesces: true,
       teardown: () => rm(root, { recursive: true, force: true }),

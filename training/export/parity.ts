@@ -1,6 +1,7 @@
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { SyncPilotError } from '../../src/core/errors.ts';
 import type { DenseNetwork } from '../../src/ml/dense-network.ts';
+import { mulberry32 } from '../../src/core/random.ts';
 
 /** The tolerance the issue sets for TF.js vs onnxruntime agreement. */
 export const PARITY_TOLERANCE = 1e-4;
@@ -124,15 +125,4 @@ export function parityInputs(net: DenseNetwork, rows: number, seed: number): Flo
     out[i] = (net.normalize?.mean[j] ?? 0) + (net.normalize?.std[j] ?? 1) * z;
   }
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -97,6 +97,8 @@ export async function runPipeline(argv: readonly string[]): Promise<number> {
     logger,
     ...(bus === undefined ? {} : { bus }),
     ...(telemetry === undefined ? {} : { telemetry }),
+    // Label cycles read their rows from the same telemetry the triggers counted.
+    ...(kafkaBrokers === undefined ? {} : { kafkaBrokers }),
   });
   const closers: (() => Promise<void>)[] = [() => deps.close(), async () => telemetry?.close(), async () => bus?.close()];
   try {

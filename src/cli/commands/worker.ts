@@ -57,6 +57,8 @@ export async function runWorker(argv: readonly string[]): Promise<number> {
     logger,
     ...(bus === undefined ? {} : { bus }),
     ...(telemetry === undefined ? {} : { telemetry }),
+    // Label cycles read their rows from the same telemetry the triggers counted.
+    ...(kafkaBrokers === undefined ? {} : { kafkaBrokers }),
   });
   const workers = await startPipelineWorkers({
     redisUrl,

@@ -10,7 +10,8 @@ import { splitDataset, type DatasetSplits, type SplitOptions } from '../../datas
 import { regressionMetrics, type RegressionMetrics } from '../../evaluate.ts';
 import type { DenseTrainConfig } from '../../trainer/train-dense.ts';
 import { buildSizeDataset, DEFAULT_CHUNK_SIZES } from './size-dataset.ts';
-import { DEFAULT_SIZE_TARGET, sizeTargetLabel } from './size-target.ts';
+import { DEFAULT_SIZE_TARGET, SIZE_TARGET_NAME, sizeTargetLabel } from './size-target.ts';
+import { withTelemetryRows, type TelemetryData } from './telemetry-dataset.ts';
 
 /** Where the Canterbury corpus is by default: `<repo>/../shared/data/corpora/canterbury`. */
 export const DEFAULT_CANTERBURY_DIR = fileURLToPath(new URL('../../../../shared/data/corpora/canterbury/', import.meta.url));
@@ -18,8 +19,7 @@ export const DEFAULT_CANTERBURY_DIR = fileURLToPath(new URL('../../../../shared/
 /** Rows per file and chunk size when building from the corpus. */
 export const MAX_CHUNKS_PER_SIZE = 48;
 
-/** The target column's name (in datasets built here and in dataset files). */
-export const SIZE_TARGET_NAME = `ratio:${sizeTargetLabel(DEFAULT_SIZE_TARGET)}`;
+export { SIZE_TARGET_NAME };
 
 /**
  * Held-out Canterbury files, chosen so that each kind of content in test has a relative in train:
@@ -61,11 +61,14 @@ export interface SizeExperiment {
 /**
  * Loads the size dataset — from a corpus directory (chunks, features, brotli ratios) or from a
  * dataset file (`.csv` / `.jsonl` with the `compression-size` feature columns, the target column
- * {@link SIZE_TARGET_NAME} and optionally `group`) — and splits it: by {@link CANTERBURY_HOLDOUT}
- * when those files are among the groups, else grouped 70/15/15 by seed, else random.
+ * {@link SIZE_TARGET_NAME} and optionally `group`) — plus, when given, rows made from telemetry
+ * labels (each in a `telemetry:` group) — and splits it: by {@link CANTERBURY_HOLDOUT} when those
+ * files are among the groups (telemetry rows then all train: the test split stays the held-out
+ * files, so successive versions are compared on the same rows), else grouped 70/15/15 by seed,
+ * else random.
  * @throws SyncPilotError `SP_ERR_DATASET_INVALID` for missing or malformed data
  */
-export async function loadSizeExperiment(data: string, seed: number): Promise<SizeExperiment> {
+export async function loadSizeExperiment(data: string, seed: number, telemetry?: TelemetryData): Promise<SizeExperiment> {
   let isDir: boolean;
   try {
     isDir = (await stat(data)).isDirectory();
@@ -93,10 +96,22 @@ export async function loadSizeExperiment(data: string, seed: number): Promise<Si
     });
     source = `file ${basename(data)} (${dataset.rows} rows)`;
   }
+  if (telemetry !== undefined) {
+    const merged = await withTelemetryRows(dataset, telemetry);
+    dataset = merged.dataset;
+    source = `${source} ${merged.source}`;
+    Object.assign(config, merged.config);
+  }
   const groups = new Set(dataset.groups ?? []);
   const holdout = [...CANTERBURY_HOLDOUT.validation, ...CANTERBURY_HOLDOUT.test].every((g) => groups.has(g)) && groups.size > 5;
   const split: SizeExperiment['split'] = holdout
-    ? { seed, method: 'grouped', ratios: [1, 0, 0], holdout: CANTERBURY_HOLDOUT, groupBy: 'file' }
+    ? {
+        seed,
+        method: 'grouped',
+        ratios: [1, 0, 0],
+        holdout: CANTERBURY_HOLDOUT,
+        groupBy: config['telemetryRows'] ? 'file; telemetry: doc or peer' : 'file',
+      }
     : dataset.groups !== undefined && groups.size >= 3
       ? { seed, method: 'grouped', ratios: [0.7, 0.15, 0.15], groupBy: 'group' }
       : { seed, method: 'random', ratios: [0.7, 0.15, 0.15] };

@@ -24,3 +24,6 @@ export function compressedRatio(bytes: Uint8Array, target: SizeTarget = DEFAULT_
 export function sizeTargetLabel(target: SizeTarget): string {
   return `${target.codec}-${target.level ?? 'default'}`;
 }
+
+/** The target column's name (in datasets built from the corpus, from telemetry, and in dataset files). */
+export const SIZE_TARGET_NAME = `ratio:${sizeTargetLabel(DEFAULT_SIZE_TARGET)}`;

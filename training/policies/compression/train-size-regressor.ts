@@ -11,20 +11,25 @@ import {
   loadSizeExperiment,
   SIZE_REGRESSOR_CONFIG,
 } from './size-experiment.ts';
+import type { TelemetryData } from './telemetry-dataset.ts';
 
 /** The model's name within the compression policy. */
 export const SIZE_REGRESSOR_NAME = 'size-regressor';
 
 /**
- * Trains the compression policy's size regressor (brotli ratio from `compression-size` features),
- * measures it and the baseline heuristic on the held-out test split, and exports it (ONNX + card,
- * parity checked on 1,000 rows) to `opts.outDir`.
+ * Trains the compression policy's size regressor (brotli ratio from `compression-size` features)
+ * on the corpus or dataset file, plus `opts.telemetry`'s rows when given (counted in the card's
+ * `dataset.source` and `training.config.telemetry*`), measures it and the baseline heuristic on
+ * the held-out test split, and exports it (ONNX + card, parity checked on 1,000 rows) to
+ * `opts.outDir`.
  * @throws SyncPilotError `SP_ERR_DATASET_INVALID`, `SP_ERR_CONFIG_INVALID` (also when `outDir`
  * exists and is not empty), `SP_ERR_MODEL_MISMATCH` (parity)
  */
-export async function trainSizeRegressor(opts: TrainPolicyOptions & { readonly seed: number }): Promise<TrainResult> {
+export async function trainSizeRegressor(
+  opts: TrainPolicyOptions & { readonly seed: number; readonly telemetry?: TelemetryData },
+): Promise<TrainResult> {
   const started = performance.now();
-  const exp = await loadSizeExperiment(opts.data ?? DEFAULT_CANTERBURY_DIR, opts.seed);
+  const exp = await loadSizeExperiment(opts.data ?? DEFAULT_CANTERBURY_DIR, opts.seed, opts.telemetry);
   const datasetMs = performance.now() - started;
   const config = { ...SIZE_REGRESSOR_CONFIG, seed: opts.seed, ...(opts.epochs === undefined ? {} : { epochs: opts.epochs }) };
   const trained = await trainDense({ train: exp.splits.train, validation: exp.splits.validation }, config, opts.onProgress);
@@ -43,7 +48,7 @@ export async function trainSizeRegressor(opts: TrainPolicyOptions & { readonly s
         featureSchema: { name: FEATURE_SCHEMA.name, version: FEATURE_SCHEMA.version },
         dataset: {
           fingerprint: fingerprintDataset(exp.dataset),
-          source: exp.source,
+          source: exp.source.slice(0, 1024),
           rows: { train: exp.splits.train.rows, validation: validation.rows, test: test.rows },
           split: {
             method: exp.split.method,
