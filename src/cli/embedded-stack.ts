@@ -173,7 +173,8 @@ export async function startEmbeddedStack(
           try {
             await telemetry.close();
           } finally {
-            store.close();
+            // Resolves once the checkpoint thread let go of the files too: the data dir can go.
+            await store.closeFully();
           }
         }
       }

@@ -44,6 +44,18 @@ function expectError(fn: () => unknown, code: ErrorCode, check?: (err: SyncPilot
 }
 
 describe('SqliteDocStore on a file', () => {
+  test('closeFully resolves once the checkpoint thread has let go: the directory can be removed at once', async () => {
+    for (let i = 0; i < 10; i++) {
+      const dir = mkdtempSync(join(root, 'full-close-'));
+      const store = SqliteDocStore.open({ path: join(dir, 'store.db'), codec: jsonCodec });
+      store.appendChanges(D, [change('a', 1)]);
+      await store.closeFully();
+      // Removing without retries fails with ENOTEMPTY when a thread still holds or recreates -wal/-shm files.
+      rmSync(dir, { recursive: true });
+      assert.throws(() => statSync(dir), /ENOENT/);
+    }
+  });
+
   test('everything survives close and reopen, and appends continue in order', () => {
     const path = freshPath();
     const first = SqliteDocStore.open({ path, codec: jsonCodec });

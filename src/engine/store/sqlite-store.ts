@@ -292,12 +292,21 @@ export class SqliteDocStore implements DocStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#checkpointer?.close();
+    void this.#checkpointer?.close();
     try {
       this.#db.close();
     } catch (err) {
       throw wrapSqliteError(err, 'close');
     }
+  }
+
+  /**
+   * Closes like {@link close} and resolves once the background checkpoint thread has released the
+   * database files too, so that the directory can be removed or reopened by another process.
+   */
+  async closeFully(): Promise<void> {
+    this.close();
+    await this.#checkpointer?.close();
   }
 
   #assertOpen(): void {

@@ -10,10 +10,12 @@ import { Worker } from 'node:worker_threads';
  */
 export class WalCheckpointer {
   readonly #worker: Worker;
+  readonly #exited: Promise<void>;
   #closed = false;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
+    this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     // A checkpointer must never keep the process alive or take it down.
     worker.unref();
     worker.on('error', () => undefined);
@@ -35,10 +37,14 @@ export class WalCheckpointer {
     return new WalCheckpointer(new Worker(source, { eval: true, workerData: { driver, path, intervalMs } }));
   }
 
-  /** Stops the thread (asynchronously; the store does not wait for it). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#worker.postMessage('close');
+  /** Stops the thread; the promise resolves once it has closed its connection and exited. */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      // Held open until it exits, so that whoever awaits the exit is not left with an empty event loop.
+      this.#worker.ref();
+      this.#worker.postMessage('close');
+    }
+    return this.#exited;
   }
 }
