@@ -1,5 +1,5 @@
 import type * as BullMq from 'bullmq';
-import { SyncPilotError } from '../../src/core/errors.ts';
+import { loadOptional } from '../../src/core/load-optional.ts';
 
 /** The bullmq module, as loaded by {@link loadBullmq}. */
 export type BullmqModule = typeof BullMq;
@@ -13,23 +13,10 @@ export const BULLMQ_INSTALL_HINT =
  * @param importer how to import it (tests substitute a failing one)
  * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` with an install hint when bullmq is missing or unusable
  */
-export async function loadBullmq(importer: () => Promise<unknown> = () => import('bullmq')): Promise<BullmqModule> {
-  let mod: unknown;
-  try {
-    mod = await importer();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | null)?.code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    throw new SyncPilotError(
-      'SP_ERR_CONFIG_INVALID',
-      missing ? BULLMQ_INSTALL_HINT : `bullmq failed to load (${String(err)}); ${BULLMQ_INSTALL_HINT}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  if (typeof (mod as { Queue?: unknown } | null)?.Queue !== 'function') {
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `bullmq loaded but exports no Queue class; ${BULLMQ_INSTALL_HINT}`);
-  }
-  return mod as BullmqModule;
+export function loadBullmq(importer?: () => Promise<unknown>): Promise<BullmqModule> {
+  return loadOptional('bullmq', BULLMQ_INSTALL_HINT, {
+    importer,
+    exportName: 'Queue class',
+    pick: (mod) => (typeof (mod as { Queue?: unknown } | null)?.Queue === 'function' ? (mod as BullmqModule) : undefined),
+  });
 }

@@ -1,15 +1,15 @@
 import { join } from 'node:path';
-import { toSyncPilotError } from '../core/errors.ts';
+import { SyncPilotError, toSyncPilotError } from '../core/errors.ts';
 import { silentLogger, type Logger } from '../core/logger.ts';
 import type { TelemetrySink } from '../core/telemetry.ts';
 import { ModelHost, type HostRegistryReader, type HostedPredictorOptions, type RefreshReport } from '../ml/model-host.ts';
 import type { ModelRuntime } from '../ml/model-runtime.ts';
 import { POLICIES, type Policy } from '../ml/policy.ts';
 import type { ModelTag, Predictor } from '../ml/predictor.ts';
-import { FileWatchBus } from '../ml/registry/file-watch-bus.ts';
 import { ModelRegistry } from '../ml/registry/model-registry.ts';
-import type { ObservablePromotionBus, PromotionNotice } from '../ml/registry/promotion-bus.ts';
+import type { PromotionNotice } from '../ml/registry/promotion-bus.ts';
 import { createAutoRuntime } from '../ml/runtime/auto-runtime.ts';
+import { openModelsBus, type OpenedModelsBus } from './model-serving-bus.ts';
 import type { ModelServingConfig, ModelsBusKind } from './model-serving-config.ts';
 import { predictorDefaults } from './policy-predictor-defaults.ts';
 
@@ -26,7 +26,17 @@ export interface ModelServingOptions {
   readonly predictors?: Readonly<Partial<Record<Policy, HostedPredictorOptions>>>;
   /** Default `createAutoRuntime()`. */
   readonly runtime?: ModelRuntime;
+  /**
+   * How often every policy's registry state is read again, as a safety net for notices the bus
+   * lost: Redis pub/sub keeps nothing while a server is disconnected, and no bus signals a
+   * reconnect. A policy whose state differs from the last one seen is refreshed; the read is a
+   * small file per policy. Default 30 000 ms; 0: off. The timer never keeps the process alive.
+   */
+  readonly resyncIntervalMs?: number;
 }
+
+/** Default of {@link ModelServingOptions.resyncIntervalMs}. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 30_000;
 
 /** What one policy serves now. */
 export interface PolicyServing {
@@ -34,12 +44,6 @@ export interface PolicyServing {
   /** `null`: the baseline answers. */
   readonly champion: ModelTag | null;
   readonly shadows: readonly ModelTag[];
-}
-
-/** A bus and how to name it in a log line. */
-interface OpenedBus {
-  readonly bus: ObservablePromotionBus;
-  readonly describe: string;
 }
 
 /** Reads as a registry with no models: what a server serves from when its registry cannot be opened. */
@@ -64,8 +68,13 @@ export class ModelServing {
   /**
    * Opens the registry, starts following promotions and loads every champion (awaited, so the
    * first message already meets its model). Never rejects for an unreachable registry or bus.
+   * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` when `resyncIntervalMs` is not an integer >= 0
    */
   static async start(opts: ModelServingOptions): Promise<ModelServing> {
+    const resyncMs = opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS;
+    if (!Number.isSafeInteger(resyncMs) || resyncMs < 0) {
+      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `resyncIntervalMs must be an integer >= 0 (0: off), got ${resyncMs}`);
+    }
     const logger = opts.logger ?? silentLogger;
     const root = opts.config.registry ?? join(opts.dataDir, 'models');
     let registry: ModelRegistry | null = null;
@@ -79,10 +88,10 @@ export class ModelServing {
         code: e.code,
       });
     }
-    let bus: OpenedBus | null = null;
+    let bus: OpenedModelsBus | null = null;
     if (registry !== null) {
       try {
-        bus = await openBus(opts.config, registry.root, logger);
+        bus = await openModelsBus(opts.config, registry.root, logger);
       } catch (err) {
         const e = toSyncPilotError(err);
         logger.warn(`models: cannot open the ${opts.config.bus} promotion bus: ${e.code} ${e.message}; promotions are not followed`, {
@@ -91,7 +100,7 @@ export class ModelServing {
       }
     }
     const serving = new ModelServing(opts, registry, bus, logger);
-    await serving.#start();
+    await serving.#start(resyncMs);
     return serving;
   }
 
@@ -110,17 +119,21 @@ export class ModelServing {
   /** The bus promotions arrive on, `null` when none is followed. */
   readonly bus: ModelsBusKind | null;
   readonly #registry: ModelRegistry | null;
-  readonly #bus: OpenedBus | null;
+  readonly #bus: OpenedModelsBus | null;
   readonly #logger: Logger;
   readonly #overrides: Readonly<Partial<Record<Policy, HostedPredictorOptions>>>;
   readonly #predictors = new Map<Policy, Predictor>();
   readonly #reported = new WeakSet<RefreshReport>();
   readonly #last = new Map<Policy, { champion: ModelTag | null; shadows: string }>();
+  /** Each policy's registry state as last read or announced (`stateKey`): what a resync compares with. */
+  readonly #seen = new Map<Policy, string>();
   readonly #unsubscribe: (() => void) | undefined;
   #listening: Promise<void> = Promise.resolve();
+  #resyncTimer: NodeJS.Timeout | undefined;
+  #resyncing = false;
   #closed = false;
 
-  private constructor(opts: ModelServingOptions, registry: ModelRegistry | null, bus: OpenedBus | null, logger: Logger) {
+  private constructor(opts: ModelServingOptions, registry: ModelRegistry | null, bus: OpenedModelsBus | null, logger: Logger) {
     this.#registry = registry;
     this.#bus = bus;
     this.#logger = logger;
@@ -176,6 +189,7 @@ export class ModelServing {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe?.();
+    clearInterval(this.#resyncTimer);
     try {
       await this.host.close();
     } finally {
@@ -187,10 +201,15 @@ export class ModelServing {
     }
   }
 
-  async #start(): Promise<void> {
+  async #start(resyncMs: number): Promise<void> {
     if (this.#registry === null) return;
     await this.#sync();
     if (this.#predictors.size === 0) this.#logger.info(`models: no champion in ${this.#registry.root}; the baselines serve`);
+    if (resyncMs > 0) {
+      this.#resyncTimer = setInterval(() => void this.#resync(), resyncMs);
+      // A safety net, not work: the server's sockets decide how long the process lives.
+      this.#resyncTimer.unref();
+    }
     const bus = this.#bus;
     if (bus === null) return;
     // Not awaited: joining a Kafka group takes seconds, and sync traffic need not wait for it.
@@ -219,7 +238,9 @@ export class ModelServing {
         if (this.#predictors.has(policy)) return this.#report(policy, this.host.refresh(policy));
         let champion: number | null;
         try {
-          champion = (await registry.state(policy)).champion;
+          const state = await registry.state(policy);
+          champion = state.champion;
+          this.#seen.set(policy, stateKey(state));
         } catch (err) {
           const e = toSyncPilotError(err);
           this.#logger.warn(`models: cannot read the registry state of ${policy}: ${e.code} ${e.message}; no model for it`, {
@@ -237,8 +258,46 @@ export class ModelServing {
 
   #onNotice(notice: PromotionNotice): void {
     if (this.#closed) return;
-    if (this.#predictors.has(notice.policy)) void this.#report(notice.policy, this.host.refresh(notice.policy));
-    else if (notice.champion !== null) this.predictor(notice.policy);
+    this.#seen.set(notice.policy, stateKey(notice));
+    this.#follow(notice.policy, notice.champion);
+  }
+
+  /** Brings a hosted policy up to date with the registry, or starts hosting one that has a champion now. */
+  #follow(policy: Policy, champion: number | null): void {
+    if (this.#predictors.has(policy)) void this.#report(policy, this.host.refresh(policy));
+    else if (champion !== null) this.predictor(policy);
+  }
+
+  /**
+   * Reads every policy's state and follows each one that changed since last seen: what a lost
+   * notice would have done. Unchanged policies are not refreshed, so a refused model is not
+   * loaded again every interval. One pass at a time.
+   */
+  async #resync(): Promise<void> {
+    const registry = this.#registry;
+    if (registry === null || this.#resyncing || this.#closed) return;
+    this.#resyncing = true;
+    try {
+      await Promise.all(
+        POLICIES.map(async (policy) => {
+          let state: { readonly champion: number | null; readonly challengers: readonly number[] };
+          try {
+            state = await registry.state(policy);
+          } catch (err) {
+            // Reported by the next refresh that needs it; every interval would be too often.
+            this.#logger.debug(`models: resync cannot read the registry state of ${policy}`, { error: toSyncPilotError(err).message });
+            return;
+          }
+          const key = stateKey(state);
+          if (this.#seen.get(policy) === key || this.#closed) return;
+          this.#seen.set(policy, key);
+          this.#logger.debug(`models: ${policy} changed in the registry with no notice seen; refreshing`, { policy });
+          this.#follow(policy, state.champion);
+        }),
+      );
+    } finally {
+      this.#resyncing = false;
+    }
   }
 
   /** One line per model that started serving and per model refused; a line when the shadows change. */
@@ -302,31 +361,7 @@ function hostLogger(logger: Logger): Logger {
   };
 }
 
-async function openBus(config: ModelServingConfig, root: string, logger: Logger): Promise<OpenedBus> {
-  switch (config.bus) {
-    case 'file': {
-      return { bus: new FileWatchBus({ root, logger }), describe: `the file watch of ${root}` };
-    }
-    case 'redis': {
-      const { RedisPromotionBus } = await import('../ml/registry/redis-bus.ts');
-      const bus = new RedisPromotionBus({ ...(config.redisUrl === undefined ? {} : { url: config.redisUrl }), logger });
-      return { bus, describe: `Redis ${redactUrl(config.redisUrl ?? '')} channel ${bus.channel}` };
-    }
-    case 'kafka': {
-      const { KafkaPromotionBus } = await import('../ml/registry/kafka-bus.ts');
-      const bus = new KafkaPromotionBus({ brokers: config.kafkaBrokers ?? [], logger });
-      return { bus, describe: `Kafka ${(config.kafkaBrokers ?? []).join(',')} topic ${bus.topic}` };
-    }
-  }
-}
-
-/** A Redis URL fit for a log line: without its password. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis';
-  }
+/** What a resync compares: the versions a policy serves, champion and challengers. */
+function stateKey(state: { readonly champion: number | null; readonly challengers: readonly number[] }): string {
+  return `${state.champion ?? '-'}|${state.challengers.join(',')}`;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -7,25 +7,10 @@ import { silentLogger } from '../../src/core/logger.ts';
 import type { DenseNetwork } from '../../src/ml/dense-network.ts';
 import { ModelHost } from '../../src/ml/model-host.ts';
 import { ModelRegistry } from '../../src/ml/registry/model-registry.ts';
-import type { PromotionBus, PromotionHandler, PromotionNotice } from '../../src/ml/registry/promotion-bus.ts';
 import { createOnnxRuntime } from '../../src/ml/runtime/onnx-runtime.ts';
-import { referenceForward, testInputs, testModelCard } from '../../src/testing/model-runtime-conformance.ts';
-import { sumBaseline, trackingRuntime, versionedModel } from '../fixtures/ml-runtime-models.ts';
-
-class InMemoryBus implements PromotionBus {
-  readonly #handlers = new Set<PromotionHandler>();
-  publish(notice: PromotionNotice): Promise<void> {
-    for (const h of this.#handlers) h(notice);
-    return Promise.resolve();
-  }
-  subscribe(handler: PromotionHandler): () => void {
-    this.#handlers.add(handler);
-    return () => this.#handlers.delete(handler);
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { referenceForward, testInputs } from '../../src/testing/model-runtime-conformance.ts';
+import { InMemoryBus } from '../fixtures/ml-in-memory-bus.ts';
+import { sumBaseline, trackingRuntime, writeExportedModel } from '../fixtures/ml-runtime-models.ts';
 
 const VERSIONS = 6;
 const TOTAL = 20_000;
@@ -41,11 +26,7 @@ describe('hot swap through the registry under sustained load', () => {
     try {
       const nets: DenseNetwork[] = [];
       for (let v = 1; v <= VERSIONS; v++) {
-        const { net, bytes } = versionedModel(v);
-        const dir = join(root, 'exports', String(v));
-        await mkdir(dir, { recursive: true });
-        await writeFile(join(dir, 'card.json'), JSON.stringify(testModelCard(net, bytes, { version: 0, name: 'test-model' })));
-        await writeFile(join(dir, 'model.onnx'), bytes);
+        const { dir, net } = await writeExportedModel(join(root, 'exports', String(v)), v);
         const card = await registry.register(dir, { challenger: false });
         assert.equal(card.version, v);
         nets[v] = net;

@@ -10,7 +10,6 @@ import { ModelHost, type HostRegistryReader } from '../../src/ml/model-host.ts';
 import type { Predictor } from '../../src/ml/predictor.ts';
 import { FileWatchBus } from '../../src/ml/registry/file-watch-bus.ts';
 import { ModelRegistry } from '../../src/ml/registry/model-registry.ts';
-import type { PromotionBus, PromotionHandler, PromotionNotice } from '../../src/ml/registry/promotion-bus.ts';
 import { createJsRuntime } from '../../src/ml/runtime/js-runtime.ts';
 import { createOnnxRuntime } from '../../src/ml/runtime/onnx-runtime.ts';
 import { parseEvent } from '../../src/telemetry/events/index.ts';
@@ -21,24 +20,8 @@ import {
   testNetwork,
   type TestCardOptions,
 } from '../../src/testing/model-runtime-conformance.ts';
-import { MemorySink, SMALL, sumBaseline, trackingRuntime, versionedModel } from '../fixtures/ml-runtime-models.ts';
-
-/** Delivers every notice to every subscriber, synchronously: the host's reaction can be awaited with `host.ready`. */
-class InMemoryBus implements PromotionBus {
-  readonly #handlers = new Set<PromotionHandler>();
-  publish(notice: PromotionNotice): Promise<void> {
-    for (const h of this.#handlers) h(notice);
-    return Promise.resolve();
-  }
-  subscribe(handler: PromotionHandler): () => void {
-    this.#handlers.add(handler);
-    return () => this.#handlers.delete(handler);
-  }
-  close(): Promise<void> {
-    this.#handlers.clear();
-    return Promise.resolve();
-  }
-}
+import { InMemoryBus } from '../fixtures/ml-in-memory-bus.ts';
+import { MemorySink, SMALL, sumBaseline, trackingRuntime, versionedModel, writeExportedModel } from '../fixtures/ml-runtime-models.ts';
 
 const isLifecycle = (event: string, version: number) => (e: TelemetryEvent) =>
   e.type === 'syncpilot.model-lifecycle.v1' && e.data.event === event && (e.data.model as { version: string }).version === String(version);
@@ -63,13 +46,7 @@ describe('ModelHost over a ModelRegistry', () => {
   let n = 0;
   /** Writes an exported model directory (card + bytes) ready to register. */
   async function exported(seedVersion: number, card?: (c: ModelCard) => ModelCard, opts: TestCardOptions = {}): Promise<string> {
-    const { net, bytes } = versionedModel(seedVersion);
-    const dir = join(exports, `m${n++}`);
-    await mkdir(dir, { recursive: true });
-    const base = testModelCard(net, bytes, { version: 0, name: 'test-model', ...opts });
-    await writeFile(join(dir, 'card.json'), JSON.stringify(card === undefined ? base : card(base)));
-    await writeFile(join(dir, 'model.onnx'), bytes);
-    return dir;
+    return (await writeExportedModel(join(exports, `m${n++}`), seedVersion, opts, card)).dir;
   }
 
   for (const [runtimeName, makeRuntime] of [

@@ -8,7 +8,8 @@ import { createLogger } from '../../core/logger.ts';
 import type { WebSocketConstructor } from '../../engine/client/sync-client.ts';
 import { convertTrace, defaultTracesDir, loadTrace, syntheticWorkload } from '../../workload/index.ts';
 import type { ConvertedTrace } from '../../workload/types.ts';
-import { intFlag, numberFlag, parseFlags } from '../args.ts';
+import { intFlag, numberFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
 import { kafkaBrokersFrom, startEmbeddedStack } from '../embedded-stack.ts';
 import { formatDemoSummary, type DemoSummary } from '../demo/summary.ts';
 import { replayWorkload, type ReplayProgress } from '../demo/replay-driver.ts';
@@ -29,7 +30,7 @@ const DEFAULT_TRACE = 'friendsforever.json.gz';
 
 /** `syncpilot demo`: a server and simulated clients replaying real editing traces, on embedded defaults. */
 export async function runDemo(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = commandFlags(
     argv,
     {
       clients: { type: 'string' },
@@ -39,14 +40,10 @@ export async function runDemo(argv: readonly string[]): Promise<number> {
       'data-dir': { type: 'string' },
       json: { type: 'boolean' },
       kafka: { type: 'string' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   const json = flags.json === true;
   const durationS = numberFlag(flags.duration, 'duration');
   const window = intFlag(flags.window, 'window', 16);

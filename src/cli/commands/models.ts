@@ -7,7 +7,8 @@ import type { PromotionBus } from '../../ml/registry/promotion-bus.ts';
 import { openAnnounceBus } from '../../../pipelines/cli/announce-bus.ts';
 import { formatMetric, formatTable } from '../../../pipelines/cli/format-table.ts';
 import { dataDirFrom } from '../../../pipelines/cli/pipeline-telemetry.ts';
-import { intFlag, numberFlag, parseFlags } from '../args.ts';
+import { intFlag, numberFlag } from '../args.ts';
+import { commandFlags, type CommandFlags } from '../command-flags.ts';
 import { kafkaBrokersFrom } from '../embedded-stack.ts';
 
 const USAGE = `Usage: syncpilot models <command> [options]
@@ -35,10 +36,9 @@ const OPTIONS = {
   redis: { type: 'string' },
   kafka: { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean' },
 } as const;
 
-type Flags = ReturnType<typeof parseFlags<typeof OPTIONS>>;
+type Flags = CommandFlags<typeof OPTIONS>;
 
 /** `syncpilot models list | show | promote | rollback`. */
 export async function runModels(argv: readonly string[]): Promise<number> {
@@ -52,11 +52,8 @@ export async function runModels(argv: readonly string[]): Promise<number> {
   }
   const [maybePolicy, ...afterPolicy] = rest;
   const positional = sub !== 'list' && maybePolicy !== undefined && !maybePolicy.startsWith('-') ? maybePolicy : undefined;
-  const flags = parseFlags(positional === undefined ? rest : afterPolicy, OPTIONS, USAGE);
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const flags = commandFlags(positional === undefined ? rest : afterPolicy, OPTIONS, USAGE);
+  if (flags === undefined) return 0;
   const bus = await openBus(flags);
   const registry = await ModelRegistry.open(flags.registry ?? defaultRegistryRoot(dataDirFrom(flags['data-dir'], process.env)), {
     ...(bus === undefined ? {} : { bus }),

@@ -1,15 +1,13 @@
 import { join } from 'node:path';
 import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger, type Logger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
 import { isPolicy, POLICIES, type Policy } from '../../ml/policy.ts';
 import { EmbeddedTelemetrySource } from '../../telemetry/source/embedded-telemetry-source.ts';
 import { dedupe } from '../../telemetry/source/deduper.ts';
 import { KafkaTelemetrySource } from '../../telemetry/source/kafka-telemetry-source.ts';
 import type { TelemetrySource } from '../../telemetry/source/telemetry-source.ts';
-import { openAnnounceBus, redisUrlFrom } from '../../../pipelines/cli/announce-bus.ts';
-import { dataDirFrom, openPipelineTelemetry } from '../../../pipelines/cli/pipeline-telemetry.ts';
+import { redisUrlFrom } from '../../../pipelines/cli/announce-bus.ts';
 import { BullmqPipeline } from '../../../pipelines/bullmq/bullmq-pipeline.ts';
-import { createPipelineDeps } from '../../../pipelines/default-deps.ts';
 import type { EnqueueResult, PipelineEnqueuer } from '../../../pipelines/jobs/cycle-steps.ts';
 import type { TrainRequestInput } from '../../../pipelines/jobs/job-schemas.ts';
 import { InProcessRunner } from '../../../pipelines/runner/in-process.ts';
@@ -17,8 +15,9 @@ import { DriftTrigger } from '../../../pipelines/triggers/drift-trigger.ts';
 import { DEFAULT_LABELS, LabelTrigger } from '../../../pipelines/triggers/label-trigger.ts';
 import { startScheduleTrigger } from '../../../pipelines/triggers/schedule-trigger.ts';
 import { runTelemetryTriggers, type TelemetryTrigger } from '../../../pipelines/triggers/telemetry-trigger.ts';
-import { intFlag, numberFlag, parseFlags } from '../args.ts';
-import { kafkaBrokersFrom } from '../embedded-stack.ts';
+import { intFlag, numberFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
+import { openPipelineContext } from '../pipeline-context.ts';
 
 const USAGE = `Usage: syncpilot pipeline [options]
   Watches telemetry and retrains a policy's model after N new labels, on drift, and on a schedule;
@@ -42,7 +41,7 @@ const USAGE = `Usage: syncpilot pipeline [options]
 
 /** `syncpilot pipeline`: the retraining triggers. */
 export async function runPipeline(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = commandFlags(
     argv,
     {
       policy: { type: 'string' },
@@ -61,14 +60,10 @@ export async function runPipeline(argv: readonly string[]): Promise<number> {
       'from-beginning': { type: 'boolean' },
       announce: { type: 'string' },
       'data-dir': { type: 'string' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   const policy = flags.policy ?? 'compression';
   if (!isPolicy(policy))
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `unknown policy "${policy}"; expected one of ${POLICIES.join(', ')}`);
@@ -86,21 +81,16 @@ export async function runPipeline(argv: readonly string[]): Promise<number> {
   if (labels === 0 && everyS === undefined && drift === undefined) {
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'no trigger: give --labels N, --every S or --drift F.FIELD');
   }
-  const dataDir = dataDirFrom(flags['data-dir'], process.env);
   const redisUrl = redisUrlFrom(flags.redis, process.env);
-  const kafkaBrokers = kafkaBrokersFrom(flags.kafka, process.env);
-  const logger = createLogger('info');
-  const bus = redisUrl === undefined ? await openAnnounceBus(flags.announce ?? 'file', { redisUrl, kafkaBrokers, logger }) : undefined;
-  const telemetry = await openPipelineTelemetry(dataDir, kafkaBrokers, logger);
-  const deps = createPipelineDeps({
-    dataDir,
-    logger,
-    ...(bus === undefined ? {} : { bus }),
-    ...(telemetry === undefined ? {} : { telemetry }),
-    // Label cycles read their rows from the same telemetry the triggers counted.
-    ...(kafkaBrokers === undefined ? {} : { kafkaBrokers }),
+  const ctx = await openPipelineContext({
+    dataDir: flags['data-dir'],
+    kafka: flags.kafka,
+    logLevel: 'info',
+    // With BullMQ the workers promote, and announce.
+    announce: redisUrl === undefined ? { kind: flags.announce ?? 'file', redisUrl } : undefined,
   });
-  const closers: (() => Promise<void>)[] = [() => deps.close(), async () => telemetry?.close(), async () => bus?.close()];
+  const { dataDir, kafkaBrokers, logger, deps } = ctx;
+  const closers: (() => Promise<void>)[] = [() => ctx.close()];
   try {
     let enqueuer: PipelineEnqueuer;
     let report: (r: EnqueueResult) => void = () => undefined;

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseServerConfig } from '../../core/config.ts';
 import { SyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
-import { intFlag, parseFlags } from '../args.ts';
+import { intFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
 import { kafkaBrokersFrom, startEmbeddedStack } from '../embedded-stack.ts';
 import { MODELS_BUS_ENV, MODELS_REGISTRY_ENV, parseModelServingConfig, REDIS_URL_ENV } from '../model-serving-config.ts';
 
@@ -25,7 +26,7 @@ Models (the registry's champions are served and hot-swapped on promotion; the se
 
 /** `syncpilot serve`: runs the sync server on embedded defaults until SIGINT / SIGTERM. */
 export async function runServe(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = commandFlags(
     argv,
     {
       'data-dir': { type: 'string' },
@@ -37,14 +38,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       'models-registry': { type: 'string' },
       'models-bus': { type: 'string' },
       redis: { type: 'string' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   let fileConfig: Record<string, unknown> = {};
   if (flags.config !== undefined) {
     try {

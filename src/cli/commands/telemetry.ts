@@ -8,7 +8,8 @@ import { EmbeddedTelemetrySource } from '../../telemetry/source/embedded-telemet
 import { KNOWN_FAMILIES, resolveFamilies } from '../../telemetry/source/families.ts';
 import { KafkaTelemetrySource } from '../../telemetry/source/kafka-telemetry-source.ts';
 import type { SourcedEvent, TelemetrySource } from '../../telemetry/source/telemetry-source.ts';
-import { intFlag, parseFlags } from '../args.ts';
+import { intFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
 import { kafkaBrokersFrom } from '../embedded-stack.ts';
 
 const USAGE = `Usage: syncpilot telemetry tail [options]
@@ -41,7 +42,7 @@ export async function runTelemetry(argv: readonly string[]): Promise<number> {
 }
 
 async function runTail(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = commandFlags(
     argv,
     {
       kafka: { type: 'string' },
@@ -51,14 +52,10 @@ async function runTail(argv: readonly string[]): Promise<number> {
       json: { type: 'boolean' },
       'from-beginning': { type: 'boolean' },
       group: { type: 'string' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   const families = (flags.family ?? [])
     .flatMap((f) => f.split(','))
     .map((f) => f.trim())

@@ -1,14 +1,12 @@
 import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger } from '../../core/logger.ts';
 import { isPolicy, POLICIES } from '../../ml/policy.ts';
 import { formatMetric, formatTable } from '../../../pipelines/cli/format-table.ts';
-import { dataDirFrom, openPipelineTelemetry } from '../../../pipelines/cli/pipeline-telemetry.ts';
 import { TrainProgressBar } from '../../../pipelines/cli/progress-bar.ts';
-import { createPipelineDeps } from '../../../pipelines/default-deps.ts';
 import type { CycleResult } from '../../../pipelines/jobs/job-schemas.ts';
 import { InProcessRunner } from '../../../pipelines/runner/in-process.ts';
-import { intFlag, numberFlag, parseFlags } from '../args.ts';
-import { kafkaBrokersFrom } from '../embedded-stack.ts';
+import { intFlag, numberFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
+import { openPipelineContext } from '../pipeline-context.ts';
 
 const USAGE = `Usage: syncpilot train <policy> [options]
   Trains a policy's model (${POLICIES.join(', ')}; only compression has a trainer yet), exports it to
@@ -33,7 +31,7 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return first === undefined ? 2 : 0;
   }
-  const flags = parseFlags(
+  const flags = commandFlags(
     rest,
     {
       data: { type: 'string' },
@@ -44,14 +42,10 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
       'data-dir': { type: 'string' },
       kafka: { type: 'string' },
       json: { type: 'boolean' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   if (!isPolicy(first)) {
     throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `unknown policy "${first}"; expected one of ${POLICIES.join(', ')}\n\n${USAGE}`);
   }
@@ -59,10 +53,9 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
   const seed = intFlag(flags.seed, 'seed', 1, 0);
   const epochs = flags.epochs === undefined ? undefined : intFlag(flags.epochs, 'epochs', 1);
   const margin = flags.margin === undefined ? undefined : (numberFlag(flags.margin, 'margin') ?? 0.01);
-  const dataDir = dataDirFrom(flags['data-dir'], process.env);
-  const logger = createLogger('warn');
-  const telemetry = await openPipelineTelemetry(dataDir, kafkaBrokersFrom(flags.kafka, process.env), logger);
-  const deps = createPipelineDeps({ dataDir, logger, ...(telemetry === undefined ? {} : { telemetry }) });
+  // A manual cycle reads no labels: --kafka only receives the model lifecycle events.
+  const ctx = await openPipelineContext({ dataDir: flags['data-dir'], kafka: flags.kafka, logLevel: 'warn' });
+  const { deps } = ctx;
   const bar = new TrainProgressBar(process.stderr, `training ${first}`);
   const runner = new InProcessRunner({ deps, retry: { attempts: 1 }, onProgress: (_id, p) => bar.update(p) });
   let result: CycleResult;
@@ -80,8 +73,7 @@ export async function runTrain(argv: readonly string[]): Promise<number> {
   } finally {
     bar.done();
     await runner.close();
-    await deps.close();
-    await telemetry?.close();
+    await ctx.close();
   }
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${formatTrainReport(result)}\n`);
   return 0;

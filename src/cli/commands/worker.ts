@@ -1,13 +1,11 @@
 import { hostname } from 'node:os';
 import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger } from '../../core/logger.ts';
-import { openAnnounceBus, redisUrlFrom } from '../../../pipelines/cli/announce-bus.ts';
-import { dataDirFrom, openPipelineTelemetry } from '../../../pipelines/cli/pipeline-telemetry.ts';
+import { redisUrlFrom } from '../../../pipelines/cli/announce-bus.ts';
 import { PIPELINE_STEPS, type PipelineStep } from '../../../pipelines/bullmq/queue-config.ts';
 import { startPipelineWorkers } from '../../../pipelines/bullmq/pipeline-workers.ts';
-import { createPipelineDeps } from '../../../pipelines/default-deps.ts';
-import { intFlag, parseFlags } from '../args.ts';
-import { kafkaBrokersFrom } from '../embedded-stack.ts';
+import { intFlag } from '../args.ts';
+import { commandFlags } from '../command-flags.ts';
+import { openPipelineContext } from '../pipeline-context.ts';
 
 const USAGE = `Usage: syncpilot worker --redis URL [options]
   Runs BullMQ workers of the retraining pipeline (train → evaluate → promote, and scheduled
@@ -25,7 +23,7 @@ const USAGE = `Usage: syncpilot worker --redis URL [options]
 
 /** `syncpilot worker`: BullMQ workers for the retraining pipeline. */
 export async function runWorker(argv: readonly string[]): Promise<number> {
-  const flags = parseFlags(
+  const flags = commandFlags(
     argv,
     {
       redis: { type: 'string' },
@@ -35,31 +33,21 @@ export async function runWorker(argv: readonly string[]): Promise<number> {
       'data-dir': { type: 'string' },
       announce: { type: 'string' },
       kafka: { type: 'string' },
-      help: { type: 'boolean' },
     },
     USAGE,
   );
-  if (flags.help === true) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (flags === undefined) return 0;
   const redisUrl = redisUrlFrom(flags.redis, process.env);
   if (redisUrl === undefined) throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `worker needs --redis URL\n\n${USAGE}`);
   const steps = parseSteps(flags.steps);
   const lockMs = intFlag(flags['lock-ms'], 'lock-ms', 60_000, 1000);
-  const dataDir = dataDirFrom(flags['data-dir'], process.env);
-  const kafkaBrokers = kafkaBrokersFrom(flags.kafka, process.env);
-  const logger = createLogger('info');
-  const bus = await openAnnounceBus(flags.announce ?? 'file', { redisUrl, kafkaBrokers, logger });
-  const telemetry = await openPipelineTelemetry(dataDir, kafkaBrokers, logger);
-  const deps = createPipelineDeps({
-    dataDir,
-    logger,
-    ...(bus === undefined ? {} : { bus }),
-    ...(telemetry === undefined ? {} : { telemetry }),
-    // Label cycles read their rows from the same telemetry the triggers counted.
-    ...(kafkaBrokers === undefined ? {} : { kafkaBrokers }),
+  const ctx = await openPipelineContext({
+    dataDir: flags['data-dir'],
+    kafka: flags.kafka,
+    logLevel: 'info',
+    announce: { kind: flags.announce ?? 'file', redisUrl },
   });
+  const { dataDir, logger, deps } = ctx;
   const workers = await startPipelineWorkers({
     redisUrl,
     deps,
@@ -75,9 +63,7 @@ export async function runWorker(argv: readonly string[]): Promise<number> {
   });
   logger.info('pipeline worker stopping: finishing the jobs in progress');
   await workers.close();
-  await deps.close();
-  await telemetry?.close();
-  await bus?.close();
+  await ctx.close();
   return 0;
 }
 

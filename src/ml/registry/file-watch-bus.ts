@@ -2,18 +2,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger, type Logger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import { loggerOption } from '../../telemetry/option-schemas.ts';
 import { POLICIES, type Policy } from '../policy.ts';
 import { writeFileAtomic } from './atomic-file.ts';
-import { NoticeDispatcher } from './notice-dispatcher.ts';
-import {
-  encodeNotice,
-  type ObservablePromotionBus,
-  type PromotionBusStats,
-  type PromotionHandler,
-  type PromotionNotice,
-} from './promotion-bus.ts';
+import type { PromotionNotice } from './promotion-bus.ts';
+import { parseBusOptions, PromotionBusBase } from './promotion-bus-base.ts';
 
 /** The file, in each policy's registry directory, that holds the policy's latest promotion notice. */
 export const NOTICE_FILE = 'promotion.json';
@@ -37,7 +31,7 @@ const optionsSchema = z.strictObject({
   root: z.string().min(1),
   pollIntervalMs: z.number().int().min(10).max(60_000).default(250),
   watch: z.boolean().default(true),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
+  logger: loggerOption,
 });
 
 interface Watched {
@@ -61,24 +55,18 @@ interface Watched {
  * notice already in the file (like reading from the latest offset). Once something subscribed,
  * the bus keeps the process alive until {@link close}.
  */
-export class FileWatchBus implements ObservablePromotionBus {
+export class FileWatchBus extends PromotionBusBase {
   readonly #o: z.output<typeof optionsSchema>;
-  readonly #dispatcher: NoticeDispatcher;
   readonly #watched: Watched[];
-  #starting: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #closed = false;
 
   /** @throws SyncPilotError `SP_ERR_CONFIG_INVALID` for bad options */
   constructor(options: FileWatchBusOptions) {
-    const parsed = optionsSchema.safeParse(options);
-    if (!parsed.success) {
-      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `invalid FileWatchBus options: ${z.prettifyError(parsed.error)}`);
-    }
-    this.#o = parsed.data;
-    this.#dispatcher = new NoticeDispatcher(`file:${parsed.data.root}`, parsed.data.logger ?? createLogger('warn'));
+    const o = parseBusOptions(optionsSchema, options, 'FileWatchBus');
+    super(`the registry directory ${o.root}`, `file:${o.root}`, o.logger);
+    this.#o = o;
     this.#watched = POLICIES.map((policy) => {
-      const dir = join(parsed.data.root, policy);
+      const dir = join(o.root, policy);
       return {
         policy,
         dir,
@@ -92,44 +80,23 @@ export class FileWatchBus implements ObservablePromotionBus {
     });
   }
 
-  async publish(notice: PromotionNotice): Promise<void> {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const text = encodeNotice(notice);
+  protected async send(notice: PromotionNotice, text: string): Promise<void> {
     const dir = join(this.#o.root, notice.policy);
     await mkdir(dir, { recursive: true });
     await writeFileAtomic(join(dir, NOTICE_FILE), `${text}\n`);
-    this.#dispatcher.countPublished();
   }
 
-  subscribe(handler: PromotionHandler): () => void {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const off = this.#dispatcher.add(handler);
-    this.#starting ??= this.#start();
-    return off;
-  }
-
-  ready(): Promise<void> {
-    return this.#starting ?? Promise.resolve();
-  }
-
-  stats(): PromotionBusStats {
-    return this.#dispatcher.stats();
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#dispatcher.clear();
+  protected async shutdown(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
-    await this.#starting?.catch(() => undefined);
+    await this.ready().catch(() => undefined);
     for (const w of this.#watched) this.#unwatch(w);
   }
 
-  async #start(): Promise<void> {
+  protected async listen(): Promise<void> {
     for (const w of this.#watched) this.#watch(w);
     // The notices already there are the baseline, not news.
     await Promise.all(this.#watched.map((w) => this.#check(w, true)));
-    if (this.#closed) return;
+    if (this.closed) return;
     // Like a Redis or Kafka subscription's socket, a listening bus keeps the process alive until closed.
     this.#timer = setInterval(() => this.#poll(), this.#o.pollIntervalMs);
   }
@@ -143,7 +110,7 @@ export class FileWatchBus implements ObservablePromotionBus {
   }
 
   #watch(w: Watched): void {
-    if (!this.#o.watch || this.#closed) return;
+    if (!this.#o.watch || this.closed) return;
     try {
       const watcher = watch(w.dir, (_event, filename) => {
         if (filename === null || filename === NOTICE_FILE) void this.#check(w, false);
@@ -174,10 +141,10 @@ export class FileWatchBus implements ObservablePromotionBus {
         const text = await this.#readIfChanged(w);
         if (text !== undefined && text !== w.content) {
           w.content = text;
-          if (!silent && text !== null && !this.#closed) this.#dispatcher.deliver(text);
+          if (!silent && text !== null && !this.closed) this.dispatcher.deliver(text);
         }
         silent = false;
-      } while (w.again && !this.#closed);
+      } while (w.again && !this.closed);
     } finally {
       w.running = false;
     }

@@ -1,18 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { Admin, Consumer, Kafka, LogEntry, Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger, type Logger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import { createKafkaClient } from '../../telemetry/kafka/kafkajs-client.ts';
+import type { KafkaJsModule } from '../../telemetry/kafka/load-kafkajs.ts';
+import { loggerOption } from '../../telemetry/option-schemas.ts';
 import { busCall } from './bus-timeout.ts';
-import { loadKafkaJsForBus, type KafkaJsModule } from './load-bus-client.ts';
-import { NoticeDispatcher } from './notice-dispatcher.ts';
-import {
-  encodeNotice,
-  type ObservablePromotionBus,
-  type PromotionBusStats,
-  type PromotionHandler,
-  type PromotionNotice,
-} from './promotion-bus.ts';
+import { loadKafkaJsForBus } from './load-bus-client.ts';
+import type { PromotionNotice } from './promotion-bus.ts';
+import { importerOption, parseBusOptions, PromotionBusBase } from './promotion-bus-base.ts';
 
 /** Options of {@link KafkaPromotionBus}. */
 export interface KafkaPromotionBusOptions {
@@ -47,43 +44,37 @@ const schema = z.strictObject({
   replicationFactor: z.number().int().min(1).max(32).default(1),
   timeoutMs: z.number().int().min(10).max(600_000).default(15_000),
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
-  importer: z.custom<() => Promise<unknown>>((v) => typeof v === 'function').optional(),
+  logger: loggerOption,
+  importer: importerOption,
 });
 
 /**
  * A {@link ObservablePromotionBus} over a Kafka topic (kafkajs, loaded on first use). Publishing
- * uses an idempotent producer (acks=all), keyed by policy. Each bus instance that subscribes has
+ * uses an idempotent producer (acks=all), keyed by policy; it fails with a retryable
+ * `SP_ERR_TIMEOUT` when the broker does not acknowledge within `timeoutMs`, and with
+ * `SP_ERR_CONFIG_INVALID` when kafkajs is not installed. Each bus instance that subscribes has
  * its own consumer group, so every server receives every notice; it starts at the topic's end
  * as of the subscription (a seek to the offsets read then), and commits as it goes, so a
  * consumer that rejoins after an outage resumes rather than skipping. The group is deleted on
  * close; a killed process leaves an idle group that the broker expires with its offsets.
  */
-export class KafkaPromotionBus implements ObservablePromotionBus {
+export class KafkaPromotionBus extends PromotionBusBase {
   readonly #o: z.output<typeof schema>;
-  readonly #logger: Logger;
-  readonly #dispatcher: NoticeDispatcher;
   readonly #groupId: string;
   #kafka: Promise<{ k: KafkaJsModule; kafka: Kafka }> | undefined;
   #producer: Promise<Producer> | undefined;
   #consumer: Consumer | undefined;
   #topicReady: Promise<void> | undefined;
-  #starting: Promise<void> | undefined;
   #started: Promise<void> | undefined;
   #abortJoin: (() => void) | undefined;
   #joined = false;
-  #closed = false;
 
   /** @throws SyncPilotError `SP_ERR_CONFIG_INVALID` for bad options */
   constructor(options: KafkaPromotionBusOptions) {
-    const parsed = schema.safeParse(options);
-    if (!parsed.success) {
-      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `invalid KafkaPromotionBus options: ${z.prettifyError(parsed.error)}`);
-    }
-    this.#o = parsed.data;
-    this.#logger = parsed.data.logger ?? createLogger('warn');
-    this.#dispatcher = new NoticeDispatcher(`kafka:${parsed.data.topic}`, this.#logger);
-    this.#groupId = `${parsed.data.groupPrefix}.${randomBytes(6).toString('hex')}`;
+    const o = parseBusOptions(schema, options, 'KafkaPromotionBus');
+    super('Kafka', `kafka:${o.topic}`, o.logger);
+    this.#o = o;
+    this.#groupId = `${o.groupPrefix}.${randomBytes(6).toString('hex')}`;
   }
 
   /** The topic notices travel on. */
@@ -96,45 +87,21 @@ export class KafkaPromotionBus implements ObservablePromotionBus {
     return this.#groupId;
   }
 
-  /**
-   * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` (bad notice, kafkajs missing), `SP_ERR_CLOSED`,
-   * `SP_ERR_TIMEOUT` (retryable) when the broker does not acknowledge within `timeoutMs`
-   */
-  async publish(notice: PromotionNotice): Promise<void> {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const text = encodeNotice(notice);
-    await this.#send(notice.policy, text, 'publishing a promotion notice');
-    this.#dispatcher.countPublished();
-  }
-
   /** Produces a raw value on the topic, bypassing validation: for conformance tests of malformed input. */
   async publishRaw(value: string | null): Promise<void> {
-    await this.#send('raw', value, 'publishing a raw message');
+    await this.#produce('raw', value, 'publishing a raw message');
   }
 
-  subscribe(handler: PromotionHandler): () => void {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const off = this.#dispatcher.add(handler);
-    if (this.#starting === undefined) {
-      this.#started = this.#start();
-      this.#starting = busCall(this.#started, this.#o.timeoutMs, 'joining the promotion topic', this.#where());
-      this.#starting.catch((err: unknown) => this.#logger.warn('promotion bus: could not subscribe to Kafka', { error: String(err) }));
-    }
-    return off;
+  protected send(notice: PromotionNotice, text: string): Promise<void> {
+    return this.#produce(notice.policy, text, 'publishing a promotion notice');
   }
 
-  ready(): Promise<void> {
-    return this.#starting ?? Promise.resolve();
+  protected listen(): Promise<void> {
+    this.#started = this.#start();
+    return busCall(this.#started, this.#o.timeoutMs, 'joining the promotion topic', this.#where());
   }
 
-  stats(): PromotionBusStats {
-    return this.#dispatcher.stats();
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#dispatcher.clear();
+  protected async shutdown(): Promise<void> {
     this.#abortJoin?.();
     await this.#started?.catch(() => undefined);
     const consumer = this.#consumer;
@@ -146,7 +113,7 @@ export class KafkaPromotionBus implements ObservablePromotionBus {
     if (this.#joined) await this.#withAdmin((admin) => admin.deleteGroups([this.#groupId])).catch(() => undefined);
   }
 
-  async #send(key: string, value: string | null, what: string): Promise<void> {
+  async #produce(key: string, value: string | null, what: string): Promise<void> {
     const send = async (): Promise<void> => {
       await this.#ensureTopic();
       this.#producer ??= this.#connectProducer();
@@ -182,7 +149,7 @@ export class KafkaPromotionBus implements ObservablePromotionBus {
       consumer.on(consumer.events.GROUP_JOIN, () => resolve());
       consumer.on(consumer.events.CRASH, (e) => {
         const { error, restart } = e.payload;
-        this.#logger.warn(restart ? 'promotion consumer crashed; kafkajs restarts it' : 'promotion consumer crashed', {
+        this.logger.warn(restart ? 'promotion consumer crashed; kafkajs restarts it' : 'promotion consumer crashed', {
           groupId: this.#groupId,
           error: error.message,
         });
@@ -195,12 +162,12 @@ export class KafkaPromotionBus implements ObservablePromotionBus {
     });
     joined.catch(() => undefined);
     await consumer.connect();
-    if (this.#closed) return;
+    if (this.closed) return;
     await consumer.subscribe({ topics: [this.#o.topic], fromBeginning: false });
-    if (this.#closed) return;
+    if (this.closed) return;
     await consumer.run({
       eachMessage: async ({ message }) => {
-        if (!this.#closed) this.#dispatcher.deliver(message.value);
+        if (!this.closed) this.dispatcher.deliver(message.value);
       },
     });
     // From where the topic ended when we subscribed: nothing published after that is missed, even before the group is joined.
@@ -254,20 +221,15 @@ export class KafkaPromotionBus implements ObservablePromotionBus {
   }
 
   #client(): Promise<{ k: KafkaJsModule; kafka: Kafka }> {
+    // The bus reports failures once, with their code; kafkajs' own lines are debug detail.
     this.#kafka ??= loadKafkaJsForBus(this.#o.importer).then((k) => ({
       k,
-      kafka: new k.Kafka({
+      kafka: createKafkaClient(k, {
         clientId: this.#o.clientId,
-        brokers: [...this.#o.brokers],
-        connectionTimeout: Math.min(3000, this.#o.requestTimeoutMs),
-        requestTimeout: this.#o.requestTimeoutMs,
+        brokers: this.#o.brokers,
+        requestTimeoutMs: this.#o.requestTimeoutMs,
         retry: { retries: 4, initialRetryTime: 100, maxRetryTime: 1000 },
-        logLevel: k.logLevel.WARN,
-        // The bus reports failures once, with their code; kafkajs' own lines are debug detail.
-        logCreator: () => (entry: LogEntry) => {
-          const { message, timestamp: _t, ...fields } = entry.log;
-          this.#logger.debug(`kafkajs: ${message}`, { namespace: entry.namespace, ...fields });
-        },
+        logger: this.logger,
       }),
     }));
     this.#kafka.catch(() => (this.#kafka = undefined));

@@ -1,11 +1,9 @@
-import type * as KafkaJs from 'kafkajs';
 import type { Redis as RedisClass } from 'ioredis';
-import { SyncPilotError } from '../../core/errors.ts';
+import { loadOptional } from '../../core/load-optional.ts';
+import { loadKafkaJs, type KafkaJsModule } from '../../telemetry/kafka/load-kafkajs.ts';
 
 /** The ioredis client class. */
 export type RedisConstructor = typeof RedisClass;
-/** The kafkajs module. */
-export type KafkaJsModule = typeof KafkaJs;
 
 /** What the distributed promotion buses need installed. */
 export const BUS_INSTALL_HINT = {
@@ -18,13 +16,15 @@ export const BUS_INSTALL_HINT = {
  * @param importer how to import it (tests substitute a failing one)
  * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` with an install hint when it is missing or unusable
  */
-export async function loadIoredis(importer: () => Promise<unknown> = () => import('ioredis')): Promise<RedisConstructor> {
-  const mod = await importOptional('ioredis', importer);
-  const candidate = (mod as { Redis?: unknown; default?: unknown } | null)?.Redis ?? (mod as { default?: unknown } | null)?.default;
-  if (typeof candidate !== 'function') {
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `ioredis loaded but exports no Redis class; ${BUS_INSTALL_HINT.ioredis}`);
-  }
-  return candidate as RedisConstructor;
+export function loadIoredis(importer?: () => Promise<unknown>): Promise<RedisConstructor> {
+  return loadOptional('ioredis', BUS_INSTALL_HINT.ioredis, {
+    importer,
+    exportName: 'Redis class',
+    pick: (mod) => {
+      const candidate = (mod as { Redis?: unknown; default?: unknown } | null)?.Redis ?? (mod as { default?: unknown } | null)?.default;
+      return typeof candidate === 'function' ? (candidate as RedisConstructor) : undefined;
+    },
+  });
 }
 
 /**
@@ -32,23 +32,6 @@ export async function loadIoredis(importer: () => Promise<unknown> = () => impor
  * @param importer how to import it (tests substitute a failing one)
  * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` with an install hint when it is missing or unusable
  */
-export async function loadKafkaJsForBus(importer: () => Promise<unknown> = () => import('kafkajs')): Promise<KafkaJsModule> {
-  const mod = await importOptional('kafkajs', importer);
-  // kafkajs is CommonJS: its exports arrive as `default` (and usually as named exports too).
-  const candidate = (mod as { default?: unknown } | null)?.default ?? mod;
-  if (typeof (candidate as { Kafka?: unknown } | null)?.Kafka !== 'function') {
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `kafkajs loaded but exports no Kafka class; ${BUS_INSTALL_HINT.kafkajs}`);
-  }
-  return candidate as KafkaJsModule;
-}
-
-async function importOptional(name: keyof typeof BUS_INSTALL_HINT, importer: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await importer();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | null)?.code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    const hint = BUS_INSTALL_HINT[name];
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', missing ? hint : `${name} failed to load (${String(err)}); ${hint}`, { cause: err });
-  }
+export function loadKafkaJsForBus(importer?: () => Promise<unknown>): Promise<KafkaJsModule> {
+  return loadKafkaJs(importer, BUS_INSTALL_HINT.kafkajs);
 }

@@ -1,17 +1,11 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { SyncPilotError } from '../../core/errors.ts';
-import { createLogger, type Logger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import { loggerOption } from '../../telemetry/option-schemas.ts';
 import { busCall } from './bus-timeout.ts';
 import { loadIoredis } from './load-bus-client.ts';
-import { NoticeDispatcher } from './notice-dispatcher.ts';
-import {
-  encodeNotice,
-  type ObservablePromotionBus,
-  type PromotionBusStats,
-  type PromotionHandler,
-  type PromotionNotice,
-} from './promotion-bus.ts';
+import type { PromotionNotice } from './promotion-bus.ts';
+import { importerOption, parseBusOptions, PromotionBusBase } from './promotion-bus-base.ts';
 
 /** Options of {@link RedisPromotionBus}. */
 export interface RedisPromotionBusOptions {
@@ -37,36 +31,30 @@ const schema = z.strictObject({
   redis: z.custom<RedisOptions>((v) => typeof v === 'object' && v !== null).optional(),
   channel: z.string().min(1).max(512).default('syncpilot:model-promotions'),
   timeoutMs: z.number().int().min(10).max(600_000).default(5000),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v && 'error' in v).optional(),
-  importer: z.custom<() => Promise<unknown>>((v) => typeof v === 'function').optional(),
+  logger: loggerOption,
+  importer: importerOption,
 });
 
 /**
  * A {@link ObservablePromotionBus} over Redis pub/sub (ioredis, loaded on first use): one
  * connection publishes, a separate one subscribes (a subscribed connection can do nothing else).
+ * Publishing fails with a retryable `SP_ERR_TIMEOUT` when Redis does not answer within
+ * `timeoutMs`, and with `SP_ERR_CONFIG_INVALID` when ioredis is not installed.
  * Pub/sub keeps nothing: a server disconnected while a notice is published misses it, so a
  * receiver should reload the registry state on (re)start, which `ModelHost` does. ioredis
  * reconnects and resubscribes by itself.
  */
-export class RedisPromotionBus implements ObservablePromotionBus {
+export class RedisPromotionBus extends PromotionBusBase {
   readonly #o: z.output<typeof schema>;
-  readonly #logger: Logger;
-  readonly #dispatcher: NoticeDispatcher;
   #publisher: Promise<Redis> | undefined;
   #subscriber: Promise<Redis> | undefined;
-  #starting: Promise<void> | undefined;
-  #closed = false;
   #errorsLogged = 0;
 
   /** @throws SyncPilotError `SP_ERR_CONFIG_INVALID` for bad options */
   constructor(options: RedisPromotionBusOptions = {}) {
-    const parsed = schema.safeParse(options);
-    if (!parsed.success) {
-      throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `invalid RedisPromotionBus options: ${z.prettifyError(parsed.error)}`);
-    }
-    this.#o = parsed.data;
-    this.#logger = parsed.data.logger ?? createLogger('warn');
-    this.#dispatcher = new NoticeDispatcher(`redis:${parsed.data.channel}`, this.#logger);
+    const o = parseBusOptions(schema, options, 'RedisPromotionBus');
+    super('Redis', `redis:${o.channel}`, o.logger);
+    this.#o = o;
   }
 
   /** The channel notices travel on. */
@@ -74,17 +62,10 @@ export class RedisPromotionBus implements ObservablePromotionBus {
     return this.#o.channel;
   }
 
-  /**
-   * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` (bad notice, ioredis missing), `SP_ERR_CLOSED`,
-   * `SP_ERR_TIMEOUT` (retryable) when Redis does not answer within `timeoutMs`
-   */
-  async publish(notice: PromotionNotice): Promise<void> {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const text = encodeNotice(notice);
+  protected async send(_notice: PromotionNotice, text: string): Promise<void> {
     this.#publisher ??= this.#connect('publisher');
     const client = await this.#publisher;
     await this.#call(client.publish(this.#o.channel, text), 'publishing a promotion notice');
-    this.#dispatcher.countPublished();
   }
 
   /** Publishes raw text on the channel, bypassing validation: for conformance tests of malformed input. */
@@ -93,37 +74,15 @@ export class RedisPromotionBus implements ObservablePromotionBus {
     await (await this.#publisher).publish(this.#o.channel, text);
   }
 
-  subscribe(handler: PromotionHandler): () => void {
-    if (this.#closed) throw new SyncPilotError('SP_ERR_CLOSED', 'the promotion bus is closed');
-    const off = this.#dispatcher.add(handler);
-    if (this.#starting === undefined) {
-      this.#starting = this.#start();
-      // ready() reports it; the bus keeps working for publishing either way.
-      this.#starting.catch((err: unknown) => this.#logger.warn('promotion bus: could not subscribe to Redis', { error: String(err) }));
-    }
-    return off;
-  }
-
-  ready(): Promise<void> {
-    return this.#starting ?? Promise.resolve();
-  }
-
-  stats(): PromotionBusStats {
-    return this.#dispatcher.stats();
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#dispatcher.clear();
+  protected async shutdown(): Promise<void> {
     await Promise.all([quit(this.#subscriber), quit(this.#publisher)]);
   }
 
-  async #start(): Promise<void> {
+  protected async listen(): Promise<void> {
     this.#subscriber = this.#connect('subscriber');
     const client = await this.#subscriber;
     client.on('message', (channel: string, message: string) => {
-      if (channel === this.#o.channel && !this.#closed) this.#dispatcher.deliver(message);
+      if (channel === this.#o.channel && !this.closed) this.dispatcher.deliver(message);
     });
     await this.#call(client.subscribe(this.#o.channel), 'subscribing to the promotion channel');
   }
@@ -139,7 +98,7 @@ export class RedisPromotionBus implements ObservablePromotionBus {
     client.on('error', (err: Error) => {
       // ioredis reports every reconnect attempt; one warning per outage is enough.
       this.#errorsLogged++;
-      this.#logger[this.#errorsLogged === 1 ? 'warn' : 'debug']('promotion bus: Redis connection error', { role, error: err.message });
+      this.logger[this.#errorsLogged === 1 ? 'warn' : 'debug']('promotion bus: Redis connection error', { role, error: err.message });
     });
     client.on('ready', () => (this.#errorsLogged = 0));
     return client;

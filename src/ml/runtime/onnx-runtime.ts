@@ -1,6 +1,7 @@
 import type * as OrtModule from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { SyncPilotError, toSyncPilotError } from '../../core/errors.ts';
+import { loadOptional } from '../../core/load-optional.ts';
 import type { ModelCard } from '../model-card.ts';
 import type { LoadedModel, ModelRuntime } from '../model-runtime.ts';
 import { checkRunArgs, modelLabel } from './run-args.ts';
@@ -19,13 +20,17 @@ export interface OnnxRuntimeOptions {
 
 let ortPromise: Promise<Ort> | undefined;
 
+/** What to tell someone whose install lacks the optional dependency. */
+const ORT_INSTALL_HINT = 'the ONNX model runtime needs the optional dependency onnxruntime-node: npm install onnxruntime-node';
+
 /** Loads onnxruntime-node once, on first use, so importing syncpilot does not load native code. */
 function loadOrt(): Promise<Ort> {
-  ortPromise ??= import('onnxruntime-node').catch((err: unknown) => {
+  ortPromise ??= loadOptional('onnxruntime-node', ORT_INSTALL_HINT, {
+    exportName: 'InferenceSession',
+    pick: (mod) => ((mod as { InferenceSession?: unknown } | null)?.InferenceSession === undefined ? undefined : (mod as Ort)),
+  }).catch((err: unknown) => {
     ortPromise = undefined;
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', 'onnxruntime-node cannot be loaded; install it with `npm install onnxruntime-node`', {
-      cause: err,
-    });
+    throw err;
   });
   return ortPromise;
 }

@@ -1,5 +1,5 @@
 import type * as KafkaJs from 'kafkajs';
-import { SyncPilotError } from '../../core/errors.ts';
+import { loadOptional } from '../../core/load-optional.ts';
 
 /** The kafkajs module, as loaded by {@link loadKafkaJs}. */
 export type KafkaJsModule = typeof KafkaJs;
@@ -10,27 +10,17 @@ export const KAFKAJS_INSTALL_HINT = 'the Kafka telemetry sink needs the optional
 /**
  * Loads kafkajs on first use, so importing syncpilot (or its embedded sink) never does.
  * @param importer how to import it (tests substitute a failing one)
+ * @param installHint what the error says to do (default {@link KAFKAJS_INSTALL_HINT}; other users of kafkajs name themselves)
  * @throws SyncPilotError `SP_ERR_CONFIG_INVALID` with an install hint when kafkajs is missing or unusable
  */
-export async function loadKafkaJs(importer: () => Promise<unknown> = () => import('kafkajs')): Promise<KafkaJsModule> {
-  let mod: unknown;
-  try {
-    mod = await importer();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | null)?.code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-    throw new SyncPilotError(
-      'SP_ERR_CONFIG_INVALID',
-      missing ? KAFKAJS_INSTALL_HINT : `kafkajs failed to load (${String(err)}); ${KAFKAJS_INSTALL_HINT}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  // kafkajs is CommonJS: its exports arrive as `default` (and usually as named exports too).
-  const candidate = (mod as { default?: unknown } | null)?.default ?? mod;
-  if (typeof (candidate as { Kafka?: unknown } | null)?.Kafka !== 'function') {
-    throw new SyncPilotError('SP_ERR_CONFIG_INVALID', `kafkajs loaded but exports no Kafka class; ${KAFKAJS_INSTALL_HINT}`);
-  }
-  return candidate as KafkaJsModule;
+export function loadKafkaJs(importer?: () => Promise<unknown>, installHint = KAFKAJS_INSTALL_HINT): Promise<KafkaJsModule> {
+  return loadOptional('kafkajs', installHint, {
+    importer,
+    exportName: 'Kafka class',
+    pick: (mod) => {
+      // kafkajs is CommonJS: its exports arrive as `default` (and usually as named exports too).
+      const candidate = (mod as { default?: unknown } | null)?.default ?? mod;
+      return typeof (candidate as { Kafka?: unknown } | null)?.Kafka === 'function' ? (candidate as KafkaJsModule) : undefined;
+    },
+  });
 }

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Admin, Kafka, LogEntry } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { z } from 'zod';
 import { loggerOption } from '../option-schemas.ts';
 import { SyncPilotError, toSyncPilotError } from '../../core/errors.ts';
 import { createLogger } from '../../core/logger.ts';
 import type { Logger } from '../../core/logger.ts';
+import { createKafkaClient } from '../kafka/kafkajs-client.ts';
 import { loadKafkaJs } from '../kafka/load-kafkajs.ts';
 import { EventChecker } from './event-checker.ts';
 import { resolveFamilies, topicMatcher } from './families.ts';
@@ -176,21 +177,15 @@ export class KafkaTelemetrySource implements TelemetrySource {
   }
 
   #client(): Promise<Kafka> {
-    this.#kafka ??= loadKafkaJs().then(
-      (k) =>
-        new k.Kafka({
-          clientId: this.#o.clientId,
-          brokers: [...this.#o.brokers],
-          connectionTimeout: Math.min(3000, this.#o.requestTimeoutMs),
-          requestTimeout: this.#o.requestTimeoutMs,
-          retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
-          logLevel: k.logLevel.WARN,
-          // Crashes are reported once by the source; kafkajs' own lines are debug detail.
-          logCreator: () => (entry: LogEntry) => {
-            const { message, timestamp: _t, ...fields } = entry.log;
-            this.#logger.debug(`kafkajs: ${message}`, { namespace: entry.namespace, ...fields });
-          },
-        }),
+    // Crashes are reported once by the source; kafkajs' own lines are debug detail.
+    this.#kafka ??= loadKafkaJs().then((k) =>
+      createKafkaClient(k, {
+        clientId: this.#o.clientId,
+        brokers: this.#o.brokers,
+        requestTimeoutMs: this.#o.requestTimeoutMs,
+        retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
+        logger: this.#logger,
+      }),
     );
     this.#kafka.catch(() => (this.#kafka = undefined));
     return this.#kafka;
