@@ -1,22 +1,13 @@
 import { open, readFile, realpath, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SyncPilotError } from '../core/errors.ts';
+import { isProcessAlive } from '../core/process-alive.ts';
 
 /** The lock file a writer keeps in the log directory while it is open. */
 export const LOCK_FILE_NAME = 'LOCK';
 
 // Directories this process holds, so a second sink in the same process is refused too.
 const heldHere = new Set<string>();
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Takes the single-writer lock of a log directory: two writers appending to one segment would
@@ -43,7 +34,7 @@ export async function acquireDirLock(dir: string): Promise<() => Promise<void>> 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isProcessAlive(owner)) {
         throw new SyncPilotError(
           'SP_ERR_TELEMETRY',
           `telemetry log ${key} is locked by live process ${owner}; if it is not a syncpilot writer, delete ${path}`,

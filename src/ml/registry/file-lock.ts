@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SyncPilotError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
+import { isProcessAlive } from '../../core/process-alive.ts';
 
 /** Options of {@link withFileLock}. */
 export interface FileLockOptions {
@@ -149,17 +150,7 @@ function isStale(owner: Owner | undefined, ageMs: number, staleMs: number): bool
   if (ageMs > staleMs) return true;
   if (owner === undefined || owner.host !== HOST) return false;
   if (owner.pid === process.pid) return !heldTokens.has(owner.token);
-  return !isAlive(owner.pid);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return !isProcessAlive(owner.pid);
 }
 
 async function takeOver(path: string, staleRaw: string, token: string, logger: Logger | undefined): Promise<void> {

@@ -1,9 +1,10 @@
-import type { Admin, CompressionTypes, ICustomPartitioner, Kafka, LogEntry, PartitionMetadata, Producer, TopicMessages } from 'kafkajs';
+import type { Admin, CompressionTypes, ICustomPartitioner, Kafka, PartitionMetadata, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from '../../core/logger.ts';
 import { loadKafkaJs } from './load-kafkajs.ts';
 import type { KafkaJsModule } from './load-kafkajs.ts';
 import { packEventBatches, singleEventMessages, unacknowledged } from './message-packer.ts';
 import type { KafkaTransport, OutboundRecord } from './transport.ts';
+import { createKafkaClient } from './kafkajs-client.ts';
 
 /** Keys whose partition is remembered, per partition count (documents and peers repeat). */
 const KEY_CACHE_SIZE = 65_536;
@@ -64,20 +65,13 @@ export class KafkaJsTransport implements KafkaTransport {
 
   private constructor(k: KafkaJsModule, options: KafkaJsTransportOptions) {
     this.#options = options;
-    const { logger } = options;
-    this.#kafka = new k.Kafka({
+    this.#kafka = createKafkaClient(k, {
       clientId: options.clientId,
-      brokers: [...options.brokers],
-      connectionTimeout: Math.min(3000, options.requestTimeoutMs),
-      requestTimeout: options.requestTimeoutMs,
+      brokers: options.brokers,
+      requestTimeoutMs: options.requestTimeoutMs,
       // Fail over to the spool within about a second of an outage; the sink retries for ever itself.
       retry: { retries: 4, initialRetryTime: 100, maxRetryTime: 1000 },
-      logLevel: k.logLevel.WARN,
-      // kafkajs logs every failed connection attempt; the sink reports outages once, so these are debug.
-      logCreator: () => (entry: LogEntry) => {
-        const { message, timestamp: _t, ...fields } = entry.log;
-        logger.debug(`kafkajs: ${message}`, { namespace: entry.namespace, ...fields });
-      },
+      logger: options.logger,
     });
     this.#compression = options.compression === 'gzip' ? k.CompressionTypes.GZIP : k.CompressionTypes.None;
     // Explicit, which also silences kafkajs' warning about the v2 partitioner change.
