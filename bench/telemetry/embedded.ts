@@ -15,43 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../src/core/logger.ts';
-import { newEventId, NullTelemetrySink } from '../../src/core/telemetry.ts';
+import { NullTelemetrySink } from '../../src/core/telemetry.ts';
 import type { TelemetryEvent, TelemetrySink } from '../../src/core/telemetry.ts';
 import { EmbeddedLogSink } from '../../src/telemetry/index.ts';
 import { hasNativeCrc32 } from '../../src/telemetry/crc32.ts';
+import { BLOCK, CHUNK, HOT_EVENTS, makeEvent, median, yieldLoop } from './bench-common.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, events: { type: 'string', default: '1000000' } } });
 const RUNS = Number(values.runs);
 const SUSTAINED_EVENTS = Number(values.events);
-const HOT_EVENTS = 100_000;
-const BLOCK = 1_000;
-const CHUNK = 1_000;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] ?? NaN;
-};
-const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** A typical event: a sync-latency measurement (~200 bytes of JSON). */
-function makeEvent(i: number): TelemetryEvent {
-  return {
-    type: 'syncpilot.sync-latency.v1',
-    id: newEventId(),
-    time: Date.now(),
-    tenant: 'default',
-    key: `doc-${i % 512}`,
-    data: {
-      doc: `doc-${i % 512}`,
-      peer: `peer-${i % 64}`,
-      changes: 1,
-      applied: 1,
-      bytes: 512 + (i % 4096),
-      applyMicros: (i % 250) / 10,
-      queuedMicros: 1,
-    },
-  };
-}
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'sp-bench-telemetry-'));

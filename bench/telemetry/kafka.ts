@@ -24,11 +24,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../../src/core/logger.ts';
-import { newEventId, NullTelemetrySink } from '../../src/core/telemetry.ts';
+import { NullTelemetrySink } from '../../src/core/telemetry.ts';
 import type { TelemetryEvent, TelemetrySink } from '../../src/core/telemetry.ts';
 import { KafkaSink, loadKafkaJs } from '../../src/telemetry/kafka/index.ts';
 import type { KafkaTransport } from '../../src/telemetry/kafka/index.ts';
 import { bareKafkajs } from './kafka-bare.ts';
+import { BLOCK, CHUNK, HOT_EVENTS, makeEvent, median, yieldLoop } from './bench-common.ts';
 
 /** Events/s until acknowledged and this process's CPU per event (medians over runs). */
 export interface DeliveryFigures {
@@ -55,36 +56,6 @@ export interface KafkaBenchResult {
   readonly bareKafkajsPacked: DeliveryFigures;
   readonly spoolWrite: { readonly eventsPerSec: number };
   readonly replay: { readonly eventsPerSec: number };
-}
-
-const HOT_EVENTS = 100_000;
-const BLOCK = 1_000;
-const CHUNK = 1_000;
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] ?? NaN;
-};
-const yieldLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** A typical event: a sync-latency measurement (~250 bytes of JSON), valid against its schema. */
-function makeEvent(i: number): TelemetryEvent {
-  return {
-    type: 'syncpilot.sync-latency.v1',
-    id: newEventId(),
-    time: Date.now(),
-    tenant: 'default',
-    key: `doc-${i % 512}`,
-    data: {
-      doc: `doc-${i % 512}`,
-      peer: `peer-${i % 64}`,
-      changes: 1,
-      applied: 1,
-      bytes: 512 + (i % 4096),
-      applyMicros: (i % 250) / 10,
-      queuedMicros: 1,
-    },
-  };
 }
 
 /**
