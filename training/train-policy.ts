@@ -3,19 +3,10 @@ import { SyncPilotError } from '../src/core/errors.ts';
 import { isPolicy, type Policy } from '../src/ml/policy.ts';
 import { trainSizeRegressor } from './policies/compression/train-size-regressor.ts';
 import type { TelemetryData } from './policies/compression/telemetry-dataset.ts';
-import type { TrainPolicyOptions as BaseTrainPolicyOptions, TrainResult } from './train-result.ts';
+import type { TrainPolicyOptions, TrainResult } from './train-result.ts';
 
-export type { TrainResult } from './train-result.ts';
+export type { TrainPolicyOptions, TrainResult } from './train-result.ts';
 export type { TelemetryData } from './policies/compression/telemetry-dataset.ts';
-
-/** Options of {@link trainPolicy}. */
-export interface TrainPolicyOptions extends BaseTrainPolicyOptions {
-  /**
-   * Rows made from telemetry labels (the pipeline's train job writes them), trained on beside
-   * `data` in groups of their own, and counted in the card. Default none.
-   */
-  readonly telemetry?: TelemetryData;
-}
 
 /** Seed used when none is given. */
 export const DEFAULT_TRAIN_SEED = 1;

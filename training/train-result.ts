@@ -1,4 +1,5 @@
 import type { ModelCard } from '../src/ml/model-card.ts';
+import type { TelemetryData } from './policies/compression/telemetry-dataset.ts';
 import type { EpochProgress } from './trainer/train-dense.ts';
 
 /** Options of `trainPolicy`. */
@@ -15,6 +16,11 @@ export interface TrainPolicyOptions {
   /** Most epochs (early stopping may end sooner); default the policy's. */
   readonly epochs?: number;
   readonly onProgress?: (p: EpochProgress) => void;
+  /**
+   * Rows made from telemetry labels (the pipeline's train job writes them), trained on beside
+   * `data` in groups of their own, and counted in the card. Default none.
+   */
+  readonly telemetry?: TelemetryData;
 }
 
 /** What `trainPolicy` gives back: the exported model and its held-out figures. */

@@ -11,7 +11,6 @@ import {
   loadSizeExperiment,
   SIZE_REGRESSOR_CONFIG,
 } from './size-experiment.ts';
-import type { TelemetryData } from './telemetry-dataset.ts';
 
 /** The model's name within the compression policy. */
 export const SIZE_REGRESSOR_NAME = 'size-regressor';
@@ -25,9 +24,7 @@ export const SIZE_REGRESSOR_NAME = 'size-regressor';
  * @throws SyncPilotError `SP_ERR_DATASET_INVALID`, `SP_ERR_CONFIG_INVALID` (also when `outDir`
  * exists and is not empty), `SP_ERR_MODEL_MISMATCH` (parity)
  */
-export async function trainSizeRegressor(
-  opts: TrainPolicyOptions & { readonly seed: number; readonly telemetry?: TelemetryData },
-): Promise<TrainResult> {
+export async function trainSizeRegressor(opts: TrainPolicyOptions & { readonly seed: number }): Promise<TrainResult> {
   const started = performance.now();
   const exp = await loadSizeExperiment(opts.data ?? DEFAULT_CANTERBURY_DIR, opts.seed, opts.telemetry);
   const datasetMs = performance.now() - started;
